@@ -1,0 +1,499 @@
+//! The TOML configuration: schema, defaults, loading and validation.
+//!
+//! Owns the serde structs (every one `deny_unknown_fields`, because a typo in a security
+//! tool must fail loudly), their defaults (which `config/netwarden.toml` documents key by
+//! key; a test keeps the two in step), and [`load`], which parses and then runs every
+//! semantic check, collecting *all* problems as [`ConfigError`]s that name the file, line
+//! and key.
+//!
+//! Does not own: turning the config into runtime objects (that happens where each object
+//! is built: `app`, `pipeline`), or watching files.
+
+mod error;
+mod values;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use values::{Cidr, HumanDuration};
+
+/// The shipped default configuration, embedded so `netwarden run` works without a file.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/netwarden.toml");
+
+/// Path shown in errors for the embedded default.
+pub const BUILT_IN_PATH: &str = "<built-in config/netwarden.toml>";
+
+/// Caps that bound label cardinality and memory, whatever the config says.
+pub mod limits {
+    /// Most protected networks (each is a `network` label value).
+    pub const MAX_NETWORKS: usize = 64;
+    /// Most interfaces captured at once.
+    pub const MAX_INTERFACES: usize = 64;
+    /// Most capture workers per interface.
+    pub const MAX_WORKERS_PER_INTERFACE: usize = 64;
+    /// Most top talkers exported per role.
+    pub const MAX_TOP_TALKERS: usize = 100;
+    /// Smallest allowed flow-table cap.
+    pub const MIN_FLOWS: usize = 1_024;
+    /// Largest allowed flow-table cap (about 160 bytes each).
+    pub const MAX_FLOWS: usize = 64 * 1024 * 1024;
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Logging.
+    pub log: LogConfig,
+    /// Packet capture from interfaces.
+    pub capture: CaptureConfig,
+    /// The flow table.
+    pub flows: FlowsConfig,
+    /// Protected networks: the address ranges this gateway defends. Traffic direction
+    /// (inbound, outbound, internal, external) is judged against them.
+    pub networks: Vec<NetworkConfig>,
+    /// The Prometheus endpoint and what it exports.
+    pub metrics: MetricsConfig,
+}
+
+/// Log output.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Default level filter (`error`, `warn`, `info`, `debug`, `trace`, or a full
+    /// `tracing-subscriber` directive). `RUST_LOG`, when set, wins.
+    pub level: String,
+    /// `text` (human-readable) or `json` (one JSON object per line).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// Live capture.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Interfaces to capture on. Empty means every interface that is up and not loopback.
+    pub interfaces: Vec<String>,
+    /// Put interfaces in promiscuous mode (needed on a SPAN/mirror port).
+    pub promiscuous: bool,
+    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole.
+    pub snap_length_bytes: usize,
+    /// Kernel receive buffer of each capture socket, in bytes: the burst absorbed while a
+    /// worker is busy before the kernel drops (`netwarden_capture_dropped_packets_total`).
+    pub socket_buffer_bytes: usize,
+    /// Worker threads per interface, spread by PACKET_FANOUT (hash mode, so both directions
+    /// of a flow meet on one worker).
+    pub workers_per_interface: usize,
+    /// How long a capture read waits before the worker checks for shutdown and flushes
+    /// its counters.
+    pub read_timeout: HumanDuration,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            interfaces: Vec::new(),
+            promiscuous: true,
+            snap_length_bytes: 65_535,
+            socket_buffer_bytes: 16 << 20,
+            workers_per_interface: 1,
+            read_timeout: HumanDuration::millis(100),
+        }
+    }
+}
+
+/// The flow table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowsConfig {
+    /// Most flows tracked at once, across all workers (split evenly). When full, the
+    /// least-recently-seen half-open or unanswered flow is evicted first.
+    pub max_flows: usize,
+    /// Idle timeouts by protocol and TCP state, and the active timeout.
+    pub timeouts: FlowTimeoutsConfig,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            max_flows: 262_144,
+            timeouts: FlowTimeoutsConfig::default(),
+        }
+    }
+}
+
+/// Flow timeouts. A flow ends when it has been idle for its class's timeout, or has lived
+/// for `active` (then the next packet starts a new flow record, as NetFlow does).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowTimeoutsConfig {
+    /// TCP flows that have not completed the handshake.
+    pub tcp_half_open: HumanDuration,
+    /// Established TCP flows.
+    pub tcp_established: HumanDuration,
+    /// TCP flows after the first FIN.
+    pub tcp_closing: HumanDuration,
+    /// TCP flows after FIN from both sides or a RST.
+    pub tcp_closed: HumanDuration,
+    /// UDP flows.
+    pub udp: HumanDuration,
+    /// ICMP and ICMPv6 flows.
+    pub icmp: HumanDuration,
+    /// Any other IP protocol.
+    pub other: HumanDuration,
+    /// Longest a flow record lives before it is ended and restarted.
+    pub active: HumanDuration,
+}
+
+impl Default for FlowTimeoutsConfig {
+    fn default() -> Self {
+        FlowTimeoutsConfig {
+            tcp_half_open: HumanDuration::secs(30),
+            tcp_established: HumanDuration::secs(300),
+            tcp_closing: HumanDuration::secs(60),
+            tcp_closed: HumanDuration::secs(10),
+            udp: HumanDuration::secs(60),
+            icmp: HumanDuration::secs(30),
+            other: HumanDuration::secs(60),
+            active: HumanDuration::secs(1800),
+        }
+    }
+}
+
+/// One protected network: a name (the `network` label) and its address ranges.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Label value: lowercase letters, digits, `_`, `-`, `.`, `/`, `:`.
+    pub name: String,
+    /// IPv4 and IPv6 CIDRs.
+    pub cidrs: Vec<Cidr>,
+}
+
+/// The metrics endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the HTTP endpoint serving `/metrics`, `/healthz` and `/readyz`.
+    pub listen: SocketAddr,
+    /// How many top talkers (by bytes) to export per role (source, destination).
+    pub top_talkers: usize,
+    /// Window of packet time over which top talkers are ranked.
+    pub top_talkers_window: HumanDuration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9847)),
+            top_talkers: 10,
+            top_talkers_window: HumanDuration::secs(10),
+        }
+    }
+}
+
+/// A config together with where it came from.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    /// The validated config.
+    pub config: Config,
+    /// The file it was read from (`None` for the embedded default).
+    pub path: Option<PathBuf>,
+}
+
+/// Reads and validates `path`, or the embedded default when `path` is `None`.
+///
+/// # Errors
+/// Every problem found, each naming the file, line and key.
+pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
+    let (source, shown) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![ConfigError::whole_file(
+                    p,
+                    format!("cannot read: {e}"),
+                )])
+            })?;
+            (text, p.to_owned())
+        }
+        None => (DEFAULT_CONFIG_TOML.to_owned(), PathBuf::from(BUILT_IN_PATH)),
+    };
+    let config = parse(&source, &shown)?;
+    Ok(LoadedConfig {
+        config,
+        path: path.map(Path::to_owned),
+    })
+}
+
+/// Parses and validates config text; `path` is only used in error messages.
+///
+/// # Errors
+/// Every problem found.
+pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let config: Config = toml::from_str(source)
+        .map_err(|e| ConfigErrors(vec![ConfigError::from_toml(path, source, &e)]))?;
+    let problems = config.validate();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|(key, msg)| ConfigError::at_key(path, source, &key, msg))
+                .collect(),
+        ))
+    }
+}
+
+impl Config {
+    /// Every semantic problem, as (dotted key, message). Empty means valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, msg: String| problems.push((key.to_owned(), msg));
+
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bad(
+                "log.level",
+                format!(
+                    "`{}` is not a valid level or filter directive",
+                    self.log.level
+                ),
+            );
+        }
+        let c = &self.capture;
+        if c.interfaces.len() > limits::MAX_INTERFACES {
+            bad(
+                "capture.interfaces",
+                format!("at most {} interfaces", limits::MAX_INTERFACES),
+            );
+        }
+        if c.interfaces.iter().any(|i| i.is_empty() || i.len() > 15) {
+            bad(
+                "capture.interfaces",
+                "interface names are 1 to 15 characters".to_owned(),
+            );
+        }
+        if !(1..=limits::MAX_WORKERS_PER_INTERFACE).contains(&c.workers_per_interface) {
+            bad(
+                "capture.workers_per_interface",
+                format!(
+                    "must be 1 to {}, got {}",
+                    limits::MAX_WORKERS_PER_INTERFACE,
+                    c.workers_per_interface
+                ),
+            );
+        }
+        if !(64..=262_144).contains(&c.snap_length_bytes) {
+            bad(
+                "capture.snap_length_bytes",
+                format!("must be 64 to 262144, got {}", c.snap_length_bytes),
+            );
+        }
+        if !(64 << 10..=1 << 30).contains(&c.socket_buffer_bytes) {
+            bad(
+                "capture.socket_buffer_bytes",
+                format!("must be 64 KiB to 1 GiB, got {}", c.socket_buffer_bytes),
+            );
+        }
+        if c.read_timeout.0.is_zero() || c.read_timeout.0.as_secs() > 5 {
+            bad(
+                "capture.read_timeout",
+                "must be between 1ms and 5s".to_owned(),
+            );
+        }
+        if !(limits::MIN_FLOWS..=limits::MAX_FLOWS).contains(&self.flows.max_flows) {
+            bad(
+                "flows.max_flows",
+                format!(
+                    "must be {} to {}, got {}",
+                    limits::MIN_FLOWS,
+                    limits::MAX_FLOWS,
+                    self.flows.max_flows
+                ),
+            );
+        }
+        let t = &self.flows.timeouts;
+        for (name, d) in [
+            ("tcp_half_open", t.tcp_half_open),
+            ("tcp_established", t.tcp_established),
+            ("tcp_closing", t.tcp_closing),
+            ("tcp_closed", t.tcp_closed),
+            ("udp", t.udp),
+            ("icmp", t.icmp),
+            ("other", t.other),
+            ("active", t.active),
+        ] {
+            if d.0.is_zero() {
+                bad(
+                    &format!("flows.timeouts.{name}"),
+                    "must be greater than zero".to_owned(),
+                );
+            }
+        }
+        self.validate_networks(&mut bad);
+        let m = &self.metrics;
+        if !(1..=limits::MAX_TOP_TALKERS).contains(&m.top_talkers) {
+            bad(
+                "metrics.top_talkers",
+                format!("must be 1 to {}", limits::MAX_TOP_TALKERS),
+            );
+        }
+        if m.top_talkers_window.0.as_secs() < 1 {
+            bad(
+                "metrics.top_talkers_window",
+                "must be at least 1s".to_owned(),
+            );
+        }
+        problems
+    }
+
+    fn validate_networks(&self, bad: &mut impl FnMut(&str, String)) {
+        if self.networks.len() > limits::MAX_NETWORKS {
+            bad(
+                "networks",
+                format!("at most {} protected networks", limits::MAX_NETWORKS),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.networks {
+            if !is_label_safe(&n.name) {
+                bad(
+                    "networks.name",
+                    format!("network name `{}` must be 1-64 of [a-z0-9_.:/-]", n.name),
+                );
+            }
+            if !seen.insert(n.name.as_str()) {
+                bad(
+                    "networks.name",
+                    format!("network name `{}` is used twice", n.name),
+                );
+            }
+            if n.cidrs.is_empty() {
+                bad(
+                    "networks.cidrs",
+                    format!("network `{}` lists no CIDRs", n.name),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `s` is a short, bounded-alphabet label value.
+fn is_label_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'_' | b'-' | b'.' | b'/' | b':')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(src: &str) -> Vec<String> {
+        match parse(src, Path::new("test.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn shipped_config_equals_the_defaults() {
+        let shipped = parse(DEFAULT_CONFIG_TOML, Path::new(BUILT_IN_PATH)).unwrap();
+        let expected = Config {
+            networks: shipped.networks.clone(),
+            ..Config::default()
+        };
+        assert_eq!(
+            shipped, expected,
+            "config/netwarden.toml must document the defaults"
+        );
+        assert!(!shipped.networks.is_empty());
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(parse("", Path::new("x")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_line_and_key() {
+        let errs = errors_of("[flows]\nmax_flows = 5000\nmax_flowz = 3\n");
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with("test.toml:3:1: key `flows.max_flowz`: unknown field"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        let errs = errors_of("[flows.timeouts]\nudp = \"soon\"\n");
+        assert!(
+            errs[0].starts_with("test.toml:2:7: key `flows.timeouts.udp`: invalid duration"),
+            "{}",
+            errs[0]
+        );
+        let errs = errors_of("[[networks]]\nname = \"lan\"\ncidrs = [\"10.0.0.0/40\"]\n");
+        assert!(
+            errs[0].contains(":3:") && errs[0].contains("invalid CIDR"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn validation_collects_every_problem() {
+        let errs = errors_of(
+            "[capture]\nworkers_per_interface = 0\n[flows]\nmax_flows = 10\n[metrics]\ntop_talkers = 0\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("test.toml:2:1: key `capture.workers_per_interface`"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("test.toml:4:1: key `flows.max_flows`"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].starts_with("test.toml:6:1: key `metrics.top_talkers`"),
+            "{}",
+            errs[2]
+        );
+    }
+
+    #[test]
+    fn network_names_must_be_unique_and_label_safe() {
+        let src = "[[networks]]\nname = \"LAN\"\ncidrs = [\"10.0.0.0/8\"]\n[[networks]]\nname = \"LAN\"\ncidrs = []\n";
+        let errs = errors_of(src);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Packet sources: live interfaces and capture files behind one interface.
+//!
+//! Owns [`Frame`] (one captured frame: packet-clock timestamp, link type, borrowed bytes),
+//! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`]. Backends:
+//! [`afpacket`] (pnet's AF_PACKET channel with PACKET_FANOUT) and [`pcap_file`] (pcap and
+//! pcapng through the `pcap-parser` crate).
+//!
+//! Does not own: decoding (frames are handed on untouched) or counting.
+
+pub mod afpacket;
+pub mod pcap_file;
+
+use std::path::PathBuf;
+
+use crate::decode::LinkType;
+use crate::timestamp::Timestamp;
+
+/// One captured frame, borrowed from the source's buffer until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// When the frame was captured (packet clock).
+    pub ts: Timestamp,
+    /// How to decode `data`.
+    pub link: LinkType,
+    /// The captured bytes (possibly cut at the snap length).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire, at least `data.len()`.
+    pub wire_len: u32,
+}
+
+/// What a source yields on each pull.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// A frame.
+    Frame(Frame<'a>),
+    /// Nothing arrived within the read timeout (live only): flush, check for shutdown.
+    Idle,
+    /// The source is exhausted (end of file).
+    End,
+}
+
+/// Kernel-side capture statistics since the previous call (PACKET_STATISTICS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the kernel queued to this socket.
+    pub received: u64,
+    /// Frames the kernel dropped because the socket buffer was full.
+    pub dropped: u64,
+}
+
+/// A stream of captured frames.
+pub trait Source: Send {
+    /// Pulls the next frame, waiting at most the source's read timeout.
+    ///
+    /// # Errors
+    /// An unrecoverable capture error (socket error, unreadable or unsupported file).
+    fn next(&mut self) -> Result<Next<'_>, CaptureError>;
+
+    /// Kernel drop statistics since the last call; `None` for sources without them.
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+
+    /// Fraction of the source consumed (0.0 to 1.0), for progress display of files.
+    fn progress(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Capture failures, each naming the interface or file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// A capture file could not be opened or read.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A capture file uses a link type netwarden does not decode.
+    #[error(
+        "{path}: unsupported link type {linktype} ({name}); supported: Ethernet (1), raw IP (101, 228, 229), BSD loopback (0, 108), Linux cooked SLL (113) and SLL2 (276), NFLOG (239)"
+    )]
+    UnsupportedLinkType {
+        /// The file.
+        path: PathBuf,
+        /// The numeric LINKTYPE_ value.
+        linktype: u32,
+        /// Its usual name, when known.
+        name: &'static str,
+    },
+    /// A live interface could not be opened or read.
+    #[error("interface {interface}: {message}")]
+    Interface {
+        /// The interface.
+        interface: String,
+        /// What went wrong.
+        message: String,
+    },
+}

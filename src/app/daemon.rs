@@ -1,0 +1,279 @@
+//! `netwarden run`: the daemon.
+//!
+//! Threads (names fit Linux's 15-character limit):
+//! - `nw-<k>-<iface>`: one per capture worker, each owning its source, pipeline and flow
+//!   table; run-to-completion, nothing shared per packet;
+//! - `nw-admin`: a current-thread tokio runtime serving `/metrics`, `/healthz`, `/readyz`,
+//!   so telemetry answers even when the workers are saturated;
+//! - main: a current-thread tokio runtime waiting for SIGINT/SIGTERM or a worker failure.
+//!
+//! Shutdown: the first signal sets the shared flag; workers notice it within one read
+//! timeout, drain their flows (reason `shutdown`) and exit; a second signal exits at once.
+//! A worker that fails stops the whole process with a non-zero status, so a supervisor
+//! restarts it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::sync::{mpsc, oneshot};
+
+use super::replay::FILE_INTERFACE;
+use super::{Shared, init_logging, load_config};
+use crate::admin::{self, AdminState};
+use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
+use crate::capture::pcap_file::PcapFileSource;
+use crate::capture::{CaptureError, Source};
+use crate::cli::{RunArgs, Speed};
+use crate::config::Config;
+use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
+use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::telemetry::WorkerMetrics;
+
+/// The HTTP endpoint on its own thread. Dropping it stops the server and joins the thread.
+pub struct AdminThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// Readiness flag served on `/readyz`.
+    pub ready: Arc<AtomicBool>,
+    /// The bound address (useful when the configured port was 0).
+    pub local_addr: SocketAddr,
+}
+
+impl AdminThread {
+    /// Binds `addr` (failing start-up on a clash) and serves on a new thread.
+    ///
+    /// # Errors
+    /// The address cannot be bound or the runtime cannot start.
+    pub fn start(addr: SocketAddr, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the admin runtime")?;
+        let listener = runtime
+            .block_on(admin::bind(addr))
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        let local_addr = listener.local_addr().unwrap_or(addr);
+        let ready = Arc::new(AtomicBool::new(ready));
+        let state = AdminState {
+            metrics: Arc::clone(&shared.metrics),
+            ready: Arc::clone(&ready),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("nw-admin".to_owned())
+            .spawn(move || {
+                let shutdown = async move {
+                    drop(stopped.await);
+                };
+                if let Err(e) = runtime.block_on(admin::serve(listener, state, shutdown)) {
+                    tracing::error!(error = %e, "Metrics endpoint failed.");
+                }
+            })
+            .context("spawning the admin thread")?;
+        Ok(AdminThread {
+            stop: Some(stop),
+            thread: Some(thread),
+            ready,
+            local_addr,
+        })
+    }
+}
+
+impl Drop for AdminThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            drop(thread.join());
+        }
+    }
+}
+
+/// One capture worker before it starts.
+struct WorkerPlan {
+    thread_name: String,
+    source: Box<dyn Source>,
+    metrics: WorkerMetrics,
+    options: PipelineOptions,
+    pace: Option<Pace>,
+}
+
+/// Runs the `run` command until a signal or a worker failure.
+///
+/// # Errors
+/// Config errors (exit 78), capture sources that cannot be opened, a failed worker.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&args.config, &args.overrides)?;
+    if !args.interfaces.is_empty() {
+        config.capture.interfaces.clone_from(&args.interfaces);
+    }
+    init_logging(&config);
+    let shared = Shared::new(&config)?;
+    let plans = match &args.pcap {
+        Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
+        None => live_workers(&config, &shared)?,
+    };
+    let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
+    let mut workers = Vec::new();
+    for plan in plans {
+        let name = plan.thread_name.clone();
+        let shutdown = Arc::clone(&shutdown);
+        let failed = failed_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                if let Err(e) = run_worker(plan, &shutdown) {
+                    tracing::error!(worker = %name, error = %e, "Capture worker failed.");
+                    drop(failed.send(e.to_string()));
+                }
+            })
+            .context("spawning a worker thread")?;
+        workers.push(handle);
+    }
+    drop(failed_tx);
+    admin.ready.store(true, Ordering::Release);
+    tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let failure = runtime.block_on(async {
+        tokio::select! {
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "Shutting down.");
+                None
+            }
+            Some(error) = failed_rx.recv() => Some(error),
+        }
+    });
+    shutdown.store(true, Ordering::Release);
+    runtime.spawn(async {
+        let _ = shutdown_signal().await;
+        tracing::warn!("Second signal: exiting immediately.");
+        std::process::exit(130);
+    });
+    for w in workers {
+        if w.join().is_err() {
+            tracing::error!("A worker thread panicked.");
+        }
+    }
+    drop(admin);
+    match failure {
+        Some(error) => bail!("capture worker failed: {error}"),
+        None => Ok(()),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM with the signal's name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// Drives one worker until shutdown, then drains its flows.
+fn run_worker(plan: WorkerPlan, shutdown: &AtomicBool) -> Result<(), CaptureError> {
+    let WorkerPlan {
+        mut source,
+        metrics,
+        options,
+        pace,
+        ..
+    } = plan;
+    let mut pipeline = Pipeline::new(options);
+    let stopped = drive(
+        source.as_mut(),
+        &mut pipeline,
+        &metrics,
+        Drive {
+            shutdown,
+            pace,
+            progress: None,
+        },
+    )?;
+    if stopped == Stopped::EndOfSource {
+        pipeline.publish_window();
+        tracing::info!("Capture file finished; still serving metrics until stopped.");
+        while !shutdown.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    pipeline.finish(&metrics);
+    Ok(())
+}
+
+fn file_worker(
+    path: &Path,
+    speed: Speed,
+    config: &Config,
+    shared: &Shared,
+) -> anyhow::Result<WorkerPlan> {
+    let source = PcapFileSource::open(path)?;
+    Ok(WorkerPlan {
+        thread_name: "nw-0-pcap".to_owned(),
+        source: Box::new(source),
+        metrics: shared.metrics.worker(FILE_INTERFACE, "pcap-0"),
+        options: shared.pipeline_options(config, 0, 1),
+        pace: match speed {
+            Speed::Times(x) => Pace::new(x),
+            Speed::Max => None,
+        },
+    })
+}
+
+fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPlan>> {
+    let interfaces = if config.capture.interfaces.is_empty() {
+        default_interfaces()
+    } else {
+        config.capture.interfaces.clone()
+    };
+    if interfaces.is_empty() {
+        bail!("no interface to capture on: none is up except loopback; name one with --interface");
+    }
+    let per_interface = config.capture.workers_per_interface;
+    let total = interfaces.len() * per_interface;
+    let mut plans = Vec::with_capacity(total);
+    for (i, interface) in interfaces.iter().enumerate() {
+        // A fanout group id is shared host-wide per interface; mixing in the pid keeps two
+        // netwarden processes on one interface from splitting each other's traffic.
+        let group =
+            u16::try_from((std::process::id() as usize).wrapping_add(i) & 0xffff).unwrap_or(0);
+        for k in 0..per_interface {
+            let options = AfPacketOptions {
+                promiscuous: config.capture.promiscuous,
+                snap_length_bytes: config.capture.snap_length_bytes,
+                socket_buffer_bytes: config.capture.socket_buffer_bytes,
+                read_timeout: config.capture.read_timeout.0,
+                fanout_group: (per_interface > 1).then_some(group),
+            };
+            let source = AfPacketSource::open(interface, &options)?;
+            let index = plans.len();
+            let worker = format!("{interface}-{k}");
+            let mut thread_name = format!("nw-{k}-{interface}");
+            thread_name.truncate(15);
+            plans.push(WorkerPlan {
+                thread_name,
+                source: Box::new(source),
+                metrics: shared.metrics.worker(interface, &worker),
+                options: shared.pipeline_options(config, index, total),
+                pace: None,
+            });
+        }
+        tracing::info!(interface = %interface, workers = per_interface, "Capturing.");
+    }
+    Ok(plans)
+}

@@ -1,0 +1,127 @@
+//! Application wiring: turns CLI arguments and config into running pipelines.
+//!
+//! Owns the steps every command shares (load and override the config, start logging,
+//! build metrics and pipeline options) and the two drivers: [`daemon`] (`netwarden run`:
+//! worker threads + a tokio runtime for HTTP and signals) and [`replay`] (`netwarden
+//! replay`: capture files through one pipeline, then a summary). `anyhow` is allowed here,
+//! at the binary edge; library modules return typed errors.
+
+pub mod daemon;
+mod logging;
+pub mod replay;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::cli::{ConfigArg, Overrides};
+use crate::config::{self, Config, ConfigErrors, LogFormat, NetworkConfig};
+use crate::flow::{FlowTableConfig, FlowTimeouts};
+use crate::networks::NetworkSet;
+use crate::pipeline::PipelineOptions;
+use crate::telemetry::Metrics;
+
+/// Loads the config named by `--config` (or the built-in default) and applies the
+/// command-line overrides, re-validating the result.
+///
+/// # Errors
+/// [`ConfigErrors`] (exit code 78) naming file, line and key.
+pub fn load_config(arg: &ConfigArg, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+    let mut config = config::load(arg.config.as_deref())?.config;
+    if let Some(listen) = overrides.listen {
+        config.metrics.listen = listen;
+    }
+    if !overrides.protect.is_empty() {
+        config.networks = overrides
+            .protect
+            .iter()
+            .map(|cidr| NetworkConfig {
+                name: cidr.to_string(),
+                cidrs: vec![*cidr],
+            })
+            .collect();
+    }
+    if overrides.log_json {
+        config.log.format = LogFormat::Json;
+    }
+    let problems = config.validate();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        let path = std::path::PathBuf::from("<command line>");
+        Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|(key, message)| config::ConfigError {
+                    path: path.clone(),
+                    line: None,
+                    column: None,
+                    key: Some(key),
+                    message,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Starts logging as the config says (`RUST_LOG` wins over `log.level`).
+pub fn init_logging(config: &Config) {
+    logging::init(&config.log);
+}
+
+/// Everything the pipelines of one process share.
+pub struct Shared {
+    /// The metric registry and handles.
+    pub metrics: Arc<Metrics>,
+    /// Protected networks.
+    pub networks: Arc<NetworkSet>,
+}
+
+impl Shared {
+    /// Builds metrics and the network set from `config`.
+    ///
+    /// # Errors
+    /// Metric registration failed (a bug).
+    pub fn new(config: &Config) -> anyhow::Result<Shared> {
+        let networks = Arc::new(NetworkSet::new(&config.networks));
+        let metrics = Arc::new(
+            Metrics::new(networks.names(), config.metrics.top_talkers)
+                .context("registering metrics")?,
+        );
+        Ok(Shared { metrics, networks })
+    }
+
+    /// Options for worker `worker_index` of `workers`.
+    pub fn pipeline_options(
+        &self,
+        config: &Config,
+        worker_index: usize,
+        workers: usize,
+    ) -> PipelineOptions {
+        PipelineOptions {
+            flows: flow_table_config(config, workers),
+            networks: Arc::clone(&self.networks),
+            top_talkers: Arc::clone(&self.metrics.top_talkers),
+            top_talkers_window: config.metrics.top_talkers_window.0,
+            worker_index,
+        }
+    }
+}
+
+/// The flow table of one of `workers` workers: the configured cap split evenly.
+fn flow_table_config(config: &Config, workers: usize) -> FlowTableConfig {
+    let t = &config.flows.timeouts;
+    FlowTableConfig {
+        max_flows: (config.flows.max_flows / workers.max(1)).max(1),
+        timeouts: FlowTimeouts {
+            tcp_half_open: t.tcp_half_open.0,
+            tcp_established: t.tcp_established.0,
+            tcp_closing: t.tcp_closing.0,
+            tcp_closed: t.tcp_closed.0,
+            udp: t.udp.0,
+            icmp: t.icmp.0,
+            other: t.other.0,
+            active: t.active.0,
+        },
+    }
+}

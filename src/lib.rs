@@ -1,0 +1,33 @@
+//! netwarden: a network-security telemetry monitor for Linux gateways.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`), so tests, benches and fuzz
+//! targets drive the same code as the daemon. Data flows one way through the modules:
+//!
+//! ```text
+//! capture ──> decode ──> flow ──> (detect) ──> metrics / alerts
+//!   │           │          │
+//!   │           │          └─ flow/      bidirectional flow table, bounded, packet-clock timeouts
+//!   │           └─ decode/   zero-copy, panic-free wire parsers → Decoded summary
+//!   └─ capture/  AF_PACKET (pnet, PACKET_FANOUT) and pcap/pcapng files → Frame
+//!
+//! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
+//! telemetry/ Prometheus registry and metric definitions, top-talker sketch
+//! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
+//! config/    TOML schema, defaults, validation with file:line:key errors
+//! synth/     deterministic packet and pcap writer for fixtures and benchmarks
+//! ```
+//!
+//! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
+
+pub mod admin;
+pub mod app;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod flow;
+pub mod networks;
+pub mod pipeline;
+pub mod synth;
+pub mod telemetry;
+pub mod timestamp;

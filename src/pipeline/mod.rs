@@ -1,0 +1,335 @@
+//! The synchronous hot path: one frame in, counters and flow state updated.
+//!
+//! Owns [`Pipeline`], the per-worker state (flow table, local counters, top-talker
+//! sketches, packet clock) and what happens to each frame: decode, classify by protected
+//! network and protocol, count, update the flow table, and on packet-clock ticks expire
+//! flows and close top-talker windows. [`worker`] drives a pipeline from a capture source.
+//!
+//! Nothing here allocates, locks or makes a syscall per packet; shared state is touched
+//! only in [`Pipeline::flush`] (once per batch) and when a top-talker window closes.
+
+mod counters;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use counters::{LocalCounters, end_slot, traffic_slot};
+
+use crate::capture::Frame;
+use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame, ip_protocol};
+use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig};
+use crate::networks::{Direction, NetworkSet};
+use crate::telemetry::{Protocol, TopTalkerBoard, TopTalkers, WorkerMetrics};
+use crate::timestamp::Timestamp;
+
+/// Top talkers are estimated from one packet in this many (counted with this weight), as
+/// sFlow does: heavy hitters keep their rank and rate, at an eighth of the sketch cost.
+const TOP_TALKER_SAMPLING: u64 = 8;
+
+/// How often, in packet time, idle flows are expired.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Counters of a whole run, for the replay summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Frames processed.
+    pub packets: u64,
+    /// Wire bytes of those frames.
+    pub bytes: u64,
+    /// Frames whose decoding stopped early.
+    pub decode_errors: u64,
+    /// Flows started.
+    pub flows: u64,
+    /// Flows ended, by `EndReason::ALL` order.
+    pub flows_ended: [u64; EndReason::ALL.len()],
+    /// Timestamp of the earliest frame.
+    pub first_ts: Option<Timestamp>,
+    /// Timestamp of the latest frame.
+    pub last_ts: Option<Timestamp>,
+    /// Packets by protocol, `Protocol::ALL` order.
+    pub protocols: [u64; Protocol::ALL.len()],
+    /// Flows started, by protocol (`Protocol::ALL` order).
+    pub flows_by_protocol: [u64; Protocol::ALL.len()],
+}
+
+impl Totals {
+    /// Adds another worker's totals.
+    pub fn merge(&mut self, o: &Totals) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.decode_errors += o.decode_errors;
+        self.flows += o.flows;
+        for (a, b) in self.flows_ended.iter_mut().zip(o.flows_ended) {
+            *a += b;
+        }
+        for (a, b) in self.protocols.iter_mut().zip(o.protocols) {
+            *a += b;
+        }
+        for (a, b) in self.flows_by_protocol.iter_mut().zip(o.flows_by_protocol) {
+            *a += b;
+        }
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(o.last_ts);
+    }
+}
+
+/// What a pipeline needs besides its config: where top talkers go.
+#[derive(Clone)]
+pub struct PipelineOptions {
+    /// Flow-table size and timeouts for this worker.
+    pub flows: FlowTableConfig,
+    /// Protected networks.
+    pub networks: Arc<NetworkSet>,
+    /// The shared top-talker board.
+    pub top_talkers: Arc<TopTalkerBoard>,
+    /// Packet-time length of a top-talker window.
+    pub top_talkers_window: Duration,
+    /// This worker's slot on the board.
+    pub worker_index: usize,
+}
+
+/// One worker's state.
+pub struct Pipeline {
+    networks: Arc<NetworkSet>,
+    flows: FlowTable,
+    counters: LocalCounters,
+    totals: Totals,
+    sources: TopTalkers,
+    destinations: TopTalkers,
+    board: Arc<TopTalkerBoard>,
+    worker_index: usize,
+    window: Duration,
+    window_start: Option<Timestamp>,
+    next_expiry: Timestamp,
+}
+
+impl Pipeline {
+    /// A pipeline with an empty flow table (allocated up front).
+    pub fn new(options: PipelineOptions) -> Pipeline {
+        // Four counters per exported talker keeps the sketch's error well below the
+        // exported rates on skewed traffic.
+        let sketch = options.top_talkers.n().saturating_mul(4).max(32);
+        Pipeline {
+            counters: LocalCounters::new(options.networks.names().len()),
+            networks: options.networks,
+            flows: FlowTable::new(options.flows),
+            totals: Totals::default(),
+            sources: TopTalkers::new(sketch),
+            destinations: TopTalkers::new(sketch),
+            board: options.top_talkers,
+            worker_index: options.worker_index,
+            window: options.top_talkers_window,
+            window_start: None,
+            next_expiry: Timestamp::ZERO,
+        }
+    }
+
+    /// Processes one frame.
+    #[inline]
+    pub fn process(&mut self, frame: &Frame<'_>) {
+        let decoded = decode_frame(frame.link, frame.data);
+        let wire = u64::from(frame.wire_len);
+        let ts = frame.ts;
+        let t = &mut self.totals;
+        t.packets += 1;
+        t.bytes += wire;
+        t.first_ts = Some(t.first_ts.map_or(ts, |f| f.min(ts)));
+        t.last_ts = Some(t.last_ts.map_or(ts, |l| l.max(ts)));
+        self.counters.frames += 1;
+        self.counters.frame_bytes += wire;
+        if let Some(e) = decoded.error {
+            self.totals.decode_errors += 1;
+            self.counters.decode_error(e);
+        }
+
+        let (direction, protocol) = self.classify(&decoded, wire);
+        let slot = traffic_slot(direction, protocol);
+        if let Some(c) = self.counters.packets.get_mut(slot) {
+            *c += 1;
+        }
+        if let Some(c) = self.counters.bytes.get_mut(slot) {
+            *c += wire;
+        }
+        if let Some(c) = self.totals.protocols.get_mut(protocol.index()) {
+            *c += 1;
+        }
+        if let Transport::Tcp(tcp) = decoded.transport {
+            count_flags(&mut self.counters.tcp_flags, tcp.flags);
+        }
+        self.track_flow(&decoded, ts, frame.wire_len, protocol);
+        if ts >= self.next_expiry {
+            self.tick(ts);
+        }
+    }
+
+    /// Direction and protocol of a packet; counts per-network traffic and top talkers.
+    #[inline]
+    fn classify(&mut self, d: &Decoded<'_>, wire: u64) -> (Direction, Protocol) {
+        let ip = match d.network {
+            Network::Ip(ip) => ip,
+            Network::Arp(_) => return (Direction::None, Protocol::Arp),
+            Network::Other { .. } => return (Direction::None, Protocol::Other),
+        };
+        let placement = self.networks.place(ip.src, ip.dst);
+        let c = &mut self.counters;
+        let mut count = |net: Option<u16>, dir: usize| {
+            if let Some(n) = net.map(usize::from) {
+                if let Some(p) = c.network_packets.get_mut(n).and_then(|a| a.get_mut(dir)) {
+                    *p += 1;
+                }
+                if let Some(b) = c.network_bytes.get_mut(n).and_then(|a| a.get_mut(dir)) {
+                    *b += wire;
+                }
+            }
+        };
+        if placement.src.is_some() && placement.src == placement.dst {
+            count(placement.src, 2);
+        } else {
+            count(placement.dst, 0);
+            count(placement.src, 1);
+        }
+        if self.totals.packets % TOP_TALKER_SAMPLING == 1 {
+            let bytes = wire * TOP_TALKER_SAMPLING;
+            self.sources.add(ip.src, bytes, TOP_TALKER_SAMPLING);
+            self.destinations.add(ip.dst, bytes, TOP_TALKER_SAMPLING);
+        }
+        let protocol = match d.transport {
+            Transport::Tcp(_) => Protocol::Tcp,
+            Transport::Udp(_) => Protocol::Udp,
+            Transport::Icmp(_) => Protocol::Icmp,
+            Transport::Icmpv6(_) => Protocol::Icmpv6,
+            Transport::None => match ip.protocol {
+                ip_protocol::TCP => Protocol::Tcp,
+                ip_protocol::UDP => Protocol::Udp,
+                ip_protocol::ICMP => Protocol::Icmp,
+                ip_protocol::ICMPV6 => Protocol::Icmpv6,
+                _ => Protocol::OtherIp,
+            },
+        };
+        (placement.direction(), protocol)
+    }
+
+    #[inline]
+    fn track_flow(&mut self, d: &Decoded<'_>, ts: Timestamp, wire_len: u32, protocol: Protocol) {
+        let Some((key, side)) = FlowKey::from_decoded(d) else {
+            return;
+        };
+        let flags = match d.transport {
+            Transport::Tcp(t) => Some(t.flags),
+            _ => None,
+        };
+        let update = self.flows.update(
+            key,
+            side,
+            ts,
+            wire_len,
+            flags,
+            &mut count_end(&mut self.counters.flows_ended),
+        );
+        if update.created {
+            self.counters.flows_created += 1;
+            self.totals.flows += 1;
+            if let Some(c) = self.totals.flows_by_protocol.get_mut(protocol.index()) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Advances the packet clock to `now` without a packet: expires idle flows and closes
+    /// the top-talker window when due. Live workers call it when the capture is idle.
+    pub fn tick(&mut self, now: Timestamp) {
+        if now >= self.next_expiry {
+            self.flows
+                .expire(now, &mut count_end(&mut self.counters.flows_ended));
+            self.next_expiry = now.saturating_add(EXPIRY_INTERVAL);
+        }
+        match self.window_start {
+            None => self.window_start = Some(now),
+            Some(start) if now.saturating_since(start) >= self.window => self.close_window(now),
+            Some(_) => {}
+        }
+    }
+
+    /// Publishes the top-talker window so far (the capture file ended, so packet time will
+    /// not advance to close it).
+    pub fn publish_window(&mut self) {
+        if let Some(last) = self.totals.last_ts {
+            self.close_window(last);
+        }
+    }
+
+    fn close_window(&mut self, now: Timestamp) {
+        let seconds = self
+            .window_start
+            .map_or(0.0, |s| now.saturating_since(s).as_secs_f64());
+        self.board.publish(
+            self.worker_index,
+            &self.sources,
+            &self.destinations,
+            seconds,
+        );
+        self.sources.clear();
+        self.destinations.clear();
+        self.window_start = Some(now);
+    }
+
+    /// Moves the local counters into the worker's Prometheus series.
+    pub fn flush(&mut self, metrics: &WorkerMetrics) {
+        for (total, local) in self
+            .totals
+            .flows_ended
+            .iter_mut()
+            .zip(self.counters.flows_ended)
+        {
+            *total += local;
+        }
+        self.counters.flush_into(metrics);
+        metrics
+            .flows_active
+            .set(i64::try_from(self.flows.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Ends every flow (reason `shutdown`) and publishes the last top-talker window.
+    pub fn finish(&mut self, metrics: &WorkerMetrics) {
+        self.flows
+            .drain(&mut count_end(&mut self.counters.flows_ended));
+        self.publish_window();
+        self.flush(metrics);
+    }
+
+    /// Totals up to the last [`Pipeline::flush`].
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// Flows currently in the table.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+/// A flow-table callback that counts ended flows by reason.
+fn count_end(ended: &mut [u64; EndReason::ALL.len()]) -> impl FnMut(&FlowRecord, EndReason) + '_ {
+    move |_, reason| {
+        if let Some(c) = ended.get_mut(end_slot(reason)) {
+            *c += 1;
+        }
+    }
+}
+
+/// Adds one to the counter of every flag set in `flags`.
+#[inline]
+fn count_flags(counters: &mut [u64; 8], flags: TcpFlags) {
+    let mut bits = flags.0;
+    while bits != 0 {
+        let bit = bits.trailing_zeros() as usize;
+        if let Some(c) = counters.get_mut(bit) {
+            *c += 1;
+        }
+        bits &= bits - 1;
+    }
+}

@@ -1,0 +1,393 @@
+//! Metric definitions and the handles the pipeline updates.
+//!
+//! Naming follows the Prometheus conventions: `netwarden_` prefix, base units, counters
+//! ending in `_total`. All series are registered on an explicit [`Registry`] (no global
+//! registry), so tests can build as many independent instances as they like.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use super::top_talkers::{SharedBoard, TopTalkerBoard};
+use crate::decode::{Layer, Reason};
+use crate::flow::EndReason;
+use crate::networks::Direction;
+
+/// Protocol label of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    /// IP with another protocol number (or a fragment whose header could not be read).
+    OtherIp,
+    Arp,
+    /// Neither IP nor ARP.
+    Other,
+}
+
+impl Protocol {
+    /// Every protocol, in label order.
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Icmp,
+        Protocol::Icmpv6,
+        Protocol::OtherIp,
+        Protocol::Arp,
+        Protocol::Other,
+    ];
+
+    /// The `protocol` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Icmpv6 => "icmpv6",
+            Protocol::OtherIp => "other_ip",
+            Protocol::Arp => "arp",
+            Protocol::Other => "other",
+        }
+    }
+
+    /// Index into [`Protocol::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `flag` label values of `netwarden_tcp_flags_total`, in bit order (FIN = bit 0).
+pub const TCP_FLAG_NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+
+/// Histogram buckets for per-batch processing time: 1 µs to ~1 s.
+const BATCH_BUCKETS: [f64; 14] = [
+    1e-6, 4e-6, 16e-6, 64e-6, 128e-6, 256e-6, 512e-6, 1e-3, 2e-3, 4e-3, 16e-3, 64e-3, 256e-3, 1.0,
+];
+
+/// Every netwarden metric, registered on one registry.
+pub struct Metrics {
+    registry: Registry,
+    packets: IntCounterVec,
+    bytes: IntCounterVec,
+    capture_received_packets: IntCounterVec,
+    capture_received_bytes: IntCounterVec,
+    capture_dropped: IntCounterVec,
+    decode_errors: IntCounterVec,
+    tcp_flags: IntCounterVec,
+    network_packets: IntCounterVec,
+    network_bytes: IntCounterVec,
+    flows_active: IntGaugeVec,
+    flows_created: IntCounterVec,
+    flows_ended: IntCounterVec,
+    flows_evicted: IntCounterVec,
+    worker_packets: IntCounterVec,
+    worker_busy: prometheus::CounterVec,
+    worker_batch: HistogramVec,
+    worker_heartbeat: IntGaugeVec,
+    /// Top talkers, published by workers and read at scrape time.
+    pub top_talkers: Arc<TopTalkerBoard>,
+    network_names: Vec<String>,
+}
+
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let v = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let v = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+impl Metrics {
+    /// Defines and registers every metric. `network_names` are the protected networks;
+    /// `top_talkers` the number of talkers exported per role.
+    ///
+    /// # Errors
+    /// Only on a programming error (duplicate or invalid metric definition).
+    // One flat list of definitions: splitting it would only scatter the names.
+    #[allow(clippy::too_many_lines)]
+    pub fn new(network_names: &[String], top_talkers: usize) -> prometheus::Result<Metrics> {
+        let r = Registry::new();
+        let traffic = ["interface", "direction", "protocol"];
+        let worker = ["worker"];
+        let m = Metrics {
+            packets: counter_vec(
+                &r,
+                "netwarden_packets_total",
+                "Packets seen, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            bytes: counter_vec(
+                &r,
+                "netwarden_bytes_total",
+                "Bytes seen on the wire, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            capture_received_packets: counter_vec(
+                &r,
+                "netwarden_capture_received_packets_total",
+                "Frames delivered by the capture source.",
+                &["interface"],
+            )?,
+            capture_received_bytes: counter_vec(
+                &r,
+                "netwarden_capture_received_bytes_total",
+                "Bytes of frames delivered by the capture source (wire length).",
+                &["interface"],
+            )?,
+            capture_dropped: counter_vec(
+                &r,
+                "netwarden_capture_dropped_packets_total",
+                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
+                &["interface", "reason"],
+            )?,
+            decode_errors: counter_vec(
+                &r,
+                "netwarden_decode_errors_total",
+                "Frames whose decoding stopped early, by layer and reason.",
+                &["layer", "reason"],
+            )?,
+            tcp_flags: counter_vec(
+                &r,
+                "netwarden_tcp_flags_total",
+                "TCP segments with each flag set.",
+                &["flag"],
+            )?,
+            network_packets: counter_vec(
+                &r,
+                "netwarden_network_packets_total",
+                "Packets to, from or within each protected network.",
+                &["network", "direction"],
+            )?,
+            network_bytes: counter_vec(
+                &r,
+                "netwarden_network_bytes_total",
+                "Bytes to, from or within each protected network.",
+                &["network", "direction"],
+            )?,
+            flows_active: gauge_vec(
+                &r,
+                "netwarden_flows_active",
+                "Flows in the flow table.",
+                &worker,
+            )?,
+            flows_created: counter_vec(
+                &r,
+                "netwarden_flows_created_total",
+                "Flows started.",
+                &worker,
+            )?,
+            flows_ended: counter_vec(
+                &r,
+                "netwarden_flows_expired_total",
+                "Flows ended by a timeout or at shutdown, by reason (idle, active_timeout, tcp_closed, shutdown).",
+                &["worker", "reason"],
+            )?,
+            flows_evicted: counter_vec(
+                &r,
+                "netwarden_flows_evicted_total",
+                "Flows evicted because the flow table was full.",
+                &worker,
+            )?,
+            worker_packets: counter_vec(
+                &r,
+                "netwarden_worker_packets_total",
+                "Frames processed by each pipeline worker.",
+                &worker,
+            )?,
+            worker_busy: {
+                let v = prometheus::CounterVec::new(
+                    Opts::new(
+                        "netwarden_worker_busy_seconds_total",
+                        "Time each worker spent processing frames (not waiting for them).",
+                    ),
+                    &worker,
+                )?;
+                r.register(Box::new(v.clone()))?;
+                v
+            },
+            worker_batch: {
+                let v = HistogramVec::new(
+                    HistogramOpts::new(
+                        "netwarden_worker_batch_duration_seconds",
+                        "Processing time of one batch of frames (up to 1024).",
+                    )
+                    .buckets(BATCH_BUCKETS.to_vec()),
+                    &worker,
+                )?;
+                r.register(Box::new(v.clone()))?;
+                v
+            },
+            worker_heartbeat: gauge_vec(
+                &r,
+                "netwarden_worker_heartbeat_timestamp_seconds",
+                "Wall-clock time of each worker's last loop iteration.",
+                &worker,
+            )?,
+            top_talkers: Arc::new(TopTalkerBoard::new(top_talkers)?),
+            network_names: network_names.to_vec(),
+            registry: r,
+        };
+        m.registry
+            .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
+        let build = IntGaugeVec::new(
+            Opts::new("netwarden_build_info", "Build information; always 1."),
+            &["version", "revision"],
+        )?;
+        build
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
+        m.registry.register(Box::new(build))?;
+        for layer in Layer::ALL {
+            for reason in Reason::ALL {
+                m.decode_errors
+                    .with_label_values(&[layer.as_str(), reason.as_str()]);
+            }
+        }
+        Ok(m)
+    }
+
+    /// The registry to gather from.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let families = self.registry.gather();
+        prometheus::TextEncoder::new()
+            .encode_to_string(&families)
+            .unwrap_or_default()
+    }
+
+    /// Handles for the counters of one capture interface (or file).
+    pub fn interface(&self, interface: &str) -> InterfaceMetrics {
+        InterfaceMetrics {
+            received_packets: self
+                .capture_received_packets
+                .with_label_values(&[interface]),
+            received_bytes: self.capture_received_bytes.with_label_values(&[interface]),
+            kernel_dropped: self
+                .capture_dropped
+                .with_label_values(&[interface, "kernel"]),
+        }
+    }
+
+    /// Resolves every handle one worker needs, so the hot path never looks up a label.
+    pub fn worker(&self, interface: &str, worker: &str) -> WorkerMetrics {
+        let traffic = |v: &IntCounterVec| -> Vec<IntCounter> {
+            Direction::ALL
+                .iter()
+                .flat_map(|d| Protocol::ALL.iter().map(move |p| (d, p)))
+                .map(|(d, p)| v.with_label_values(&[interface, d.as_str(), p.as_str()]))
+                .collect()
+        };
+        let per_network = |v: &IntCounterVec| -> Vec<[IntCounter; 3]> {
+            self.network_names
+                .iter()
+                .map(|n| {
+                    ["inbound", "outbound", "internal"]
+                        .map(|d| v.with_label_values(&[n.as_str(), d]))
+                })
+                .collect()
+        };
+        WorkerMetrics {
+            interface: self.interface(interface),
+            packets: traffic(&self.packets),
+            bytes: traffic(&self.bytes),
+            decode_errors: Layer::ALL
+                .iter()
+                .flat_map(|l| Reason::ALL.iter().map(move |r| (l, r)))
+                .map(|(l, r)| {
+                    self.decode_errors
+                        .with_label_values(&[l.as_str(), r.as_str()])
+                })
+                .collect(),
+            tcp_flags: TCP_FLAG_NAMES.map(|f| self.tcp_flags.with_label_values(&[f])),
+            network_packets: per_network(&self.network_packets),
+            network_bytes: per_network(&self.network_bytes),
+            flows_active: self.flows_active.with_label_values(&[worker]),
+            flows_created: self.flows_created.with_label_values(&[worker]),
+            flows_ended: EndReason::ALL
+                .iter()
+                .map(|r| match r {
+                    // Evictions have their own counter; `expired` is for timeouts and shutdown.
+                    EndReason::Evicted => self.flows_evicted.with_label_values(&[worker]),
+                    r => self.flows_ended.with_label_values(&[worker, r.as_str()]),
+                })
+                .collect(),
+            flows_evicted: self.flows_evicted.with_label_values(&[worker]),
+            worker_packets: self.worker_packets.with_label_values(&[worker]),
+            busy_seconds: self.worker_busy.with_label_values(&[worker]),
+            batch_seconds: self.worker_batch.with_label_values(&[worker]),
+            heartbeat: self.worker_heartbeat.with_label_values(&[worker]),
+        }
+    }
+}
+
+/// Counters of one capture source.
+#[derive(Clone)]
+pub struct InterfaceMetrics {
+    /// Frames delivered.
+    pub received_packets: IntCounter,
+    /// Bytes delivered.
+    pub received_bytes: IntCounter,
+    /// Kernel drops.
+    pub kernel_dropped: IntCounter,
+}
+
+/// The series one worker updates, resolved once.
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    /// Its capture source's counters.
+    pub interface: InterfaceMetrics,
+    /// Packets by `Direction::index() * Protocol::ALL.len() + Protocol::index()`.
+    pub packets: Vec<IntCounter>,
+    /// Bytes, same indexing.
+    pub bytes: Vec<IntCounter>,
+    /// Decode errors by `layer index * Reason::ALL.len() + reason index`.
+    pub decode_errors: Vec<IntCounter>,
+    /// TCP flags by bit.
+    pub tcp_flags: [IntCounter; 8],
+    /// Per protected network: inbound, outbound, internal.
+    pub network_packets: Vec<[IntCounter; 3]>,
+    /// Same for bytes.
+    pub network_bytes: Vec<[IntCounter; 3]>,
+    /// Flow-table occupancy.
+    pub flows_active: IntGauge,
+    /// Flows started.
+    pub flows_created: IntCounter,
+    /// Flows ended, by `EndReason::ALL` order (the `Evicted` slot is `flows_evicted`).
+    pub flows_ended: Vec<IntCounter>,
+    /// Flows evicted for room.
+    pub flows_evicted: IntCounter,
+    /// Frames processed.
+    pub worker_packets: IntCounter,
+    /// Processing time.
+    pub busy_seconds: prometheus::Counter,
+    /// Per-batch processing time.
+    pub batch_seconds: Histogram,
+    /// Liveness.
+    pub heartbeat: IntGauge,
+}

@@ -1,0 +1,116 @@
+//! The command line: `--version`, `check-config` (valid, invalid with `file:line:key`, exit
+//! codes), overrides, and usage errors.
+
+mod common;
+
+use common::{netwarden, temp_file};
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = netwarden().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("netwarden {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_config_accepts_the_shipped_config_and_the_builtin_default() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/netwarden.toml");
+    let out = netwarden()
+        .args(["check-config", "--config", shipped])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = netwarden()
+        .arg("check-config")
+        .env_remove("NETWARDEN_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_config_names_file_line_and_key_of_every_problem() {
+    let bad = temp_file(
+        "[capture]\nworkers_per_interface = 0\n\n[flows]\nmax_flows = 12\n",
+        ".toml",
+    );
+    let out = netwarden()
+        .args(["check-config", "--config"])
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = bad.path().display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:2:1: key `capture.workers_per_interface`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:5:1: key `flows.max_flows`")),
+        "{stderr}"
+    );
+
+    let typo = temp_file(
+        "[metrics]\nlisten = \"127.0.0.1:9\"\ntop_talker = 5\n",
+        ".toml",
+    );
+    let out = netwarden()
+        .args(["check-config", "--config"])
+        .arg(typo.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:1: key `metrics.top_talker`: unknown field",
+            typo.path().display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_config_error() {
+    let out = netwarden()
+        .args(["check-config", "--config", "/nonexistent/netwarden.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/netwarden.toml: cannot read")
+    );
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let out = netwarden().args(["replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let out = netwarden().args(["run", "--speed", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "--speed needs --pcap");
+}
+
+#[test]
+fn replay_refuses_a_file_that_is_not_a_capture() {
+    let junk = temp_file("definitely not a pcap file, just text", ".pcap");
+    let out = netwarden().arg("replay").arg(junk.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&junk.path().display().to_string())
+            && stderr.contains("not a pcap or pcapng file"),
+        "{stderr}"
+    );
+}

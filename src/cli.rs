@@ -28,6 +28,25 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Validate a configuration file and exit (non-zero with every problem on error).
     CheckConfig(ConfigArg),
+    /// Work with detection rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `netwarden rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Run rule test cases (captures and the alerts they must and must not raise); exits
+    /// non-zero with a readable diff on any mismatch.
+    Test(RulesTestArgs),
+}
+
+/// `netwarden rules test`.
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The test file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `--config`.

@@ -20,11 +20,13 @@
 //! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
 
 pub mod admin;
+pub mod alert;
 pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod networks;
 pub mod pipeline;

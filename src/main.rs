@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         Command::Run(args) => netwarden::app::daemon::run(args),
         Command::Replay(args) => netwarden::app::replay::run(args),
         Command::CheckConfig(arg) => check_config(arg),
+        Command::Rules(netwarden::cli::RulesCommand::Test(args)) => {
+            netwarden::app::rules_test::run(args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

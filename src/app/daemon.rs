@@ -5,10 +5,14 @@
 //!   table; run-to-completion, nothing shared per packet;
 //! - `nw-admin`: a current-thread tokio runtime serving `/metrics`, `/healthz`, `/readyz`,
 //!   so telemetry answers even when the workers are saturated;
+//! - `nw-alert`: the alert router (`crate::alert::sinks`), its own current-thread runtime
+//!   delivering alerts to Alertmanager, the webhook and the log file; workers hand it alerts
+//!   without ever waiting;
 //! - main: a current-thread tokio runtime waiting for SIGINT/SIGTERM or a worker failure.
 //!
 //! Shutdown: the first signal sets the shared flag; workers notice it within one read
-//! timeout, drain their flows (reason `shutdown`) and exit; a second signal exits at once.
+//! timeout, drain their flows (reason `shutdown`) and exit; then the alert router delivers
+//! what is still queued for up to `alerting.shutdown_grace`. A second signal exits at once.
 //! A worker that fails stops the whole process with a non-zero status, so a supervisor
 //! restarts it.
 
@@ -22,14 +26,19 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio::sync::{mpsc, oneshot};
 
+use super::privileges;
 use super::replay::FILE_INTERFACE;
+use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
 use super::{Shared, init_logging, load_config};
 use crate::admin::{self, AdminState};
+use crate::alert::AlertOutput;
+use crate::alert::sinks::{AlertRouter, RouterSettings};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
 use crate::config::Config;
+use crate::detect::{Detector, RuleSet};
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::telemetry::WorkerMetrics;
@@ -115,22 +124,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     init_logging(&config);
     let shared = Shared::new(&config)?;
+    // Before the workers, so no alert of theirs has nowhere to go.
+    let alerts = AlertRouter::start(
+        RouterSettings::from_config(&config.alerting)?,
+        &shared.metrics.alerts,
+    )
+    .context("starting alert delivery")?;
     let plans = match &args.pcap {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
     let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
+    // Issue 4: sockets are open and the listener bound; root is no longer needed.
+    privileges::drop_to_user(&config.daemon.user)?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
     let mut workers = Vec::new();
+    // systemd (issue 4): the watchdog reads each worker's heartbeat gauge.
+    let heartbeats = plans.iter().map(|p| p.metrics.heartbeat.clone()).collect();
+    let rules = Arc::new(RuleSet::build(&config));
     for plan in plans {
         let name = plan.thread_name.clone();
+        let detector = worker_detector(&rules, &shared, alerts.handle().alert_output());
         let shutdown = Arc::clone(&shutdown);
         let failed = failed_tx.clone();
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                if let Err(e) = run_worker(plan, &shutdown) {
+                if let Err(e) = run_worker(plan, detector, &shutdown) {
                     tracing::error!(worker = %name, error = %e, "Capture worker failed.");
                     drop(failed.send(e.to_string()));
                 }
@@ -141,6 +162,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     drop(failed_tx);
     admin.ready.store(true, Ordering::Release);
     tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
+    // systemd (issue 4): readiness once capture and /metrics are up, then the watchdog.
+    let notifier = Notifier::from_env();
+    notifier.ready(&format!(
+        "Capturing with {} workers; metrics on {}.",
+        workers.len(),
+        admin.local_addr
+    ));
+    let watchdog = systemd::watchdog_interval()
+        .map(|every| Watchdog::start(Notifier::from_env(), every, HeartbeatCheck::new(heartbeats)))
+        .transpose()
+        .context("starting the watchdog")?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -156,6 +188,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     });
     shutdown.store(true, Ordering::Release);
+    notifier.stopping();
+    drop(watchdog);
     runtime.spawn(async {
         let _ = shutdown_signal().await;
         tracing::warn!("Second signal: exiting immediately.");
@@ -166,11 +200,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             tracing::error!("A worker thread panicked.");
         }
     }
+    let _ = alerts.shutdown();
     drop(admin);
     match failure {
         Some(error) => bail!("capture worker failed: {error}"),
         None => Ok(()),
     }
+}
+
+/// One worker's detector: the shared rules, this worker's per-rule metric handles, and
+/// the alert router as where its transitions go.
+fn worker_detector(
+    rules: &Arc<RuleSet>,
+    shared: &Shared,
+    alerts: Box<dyn AlertOutput>,
+) -> Detector {
+    let labels: Vec<(String, &str)> = rules
+        .rules()
+        .iter()
+        .map(|r| (r.name.clone(), r.severity.as_str()))
+        .collect();
+    Detector::new(Arc::clone(rules), alerts)
+        .with_metrics(shared.metrics.detection.for_rules(&labels))
 }
 
 /// Resolves on SIGINT or SIGTERM with the signal's name.
@@ -186,7 +237,11 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// Drives one worker until shutdown, then drains its flows.
-fn run_worker(plan: WorkerPlan, shutdown: &AtomicBool) -> Result<(), CaptureError> {
+fn run_worker(
+    plan: WorkerPlan,
+    detector: Detector,
+    shutdown: &AtomicBool,
+) -> Result<(), CaptureError> {
     let WorkerPlan {
         mut source,
         metrics,
@@ -194,7 +249,13 @@ fn run_worker(plan: WorkerPlan, shutdown: &AtomicBool) -> Result<(), CaptureErro
         pace,
         ..
     } = plan;
+    // Issue 4: the flow-table cap, for the "flow table at cap" alert (the table clamps
+    // max_flows only far above the config's limit, so this is its capacity).
+    metrics
+        .flows_capacity
+        .set(i64::try_from(options.flows.max_flows).unwrap_or(i64::MAX));
     let mut pipeline = Pipeline::new(options);
+    pipeline.set_detector(detector);
     let stopped = drive(
         source.as_mut(),
         &mut pipeline,
@@ -209,6 +270,11 @@ fn run_worker(plan: WorkerPlan, shutdown: &AtomicBool) -> Result<(), CaptureErro
         pipeline.publish_window();
         tracing::info!("Capture file finished; still serving metrics until stopped.");
         while !shutdown.load(Ordering::Acquire) {
+            // A finished file is not a stuck worker: keep the watchdog's heartbeat going.
+            let now = crate::timestamp::Timestamp::now().as_nanos() / 1_000_000_000;
+            metrics
+                .heartbeat
+                .set(i64::try_from(now).unwrap_or(i64::MAX));
             std::thread::sleep(Duration::from_millis(100));
         }
     }

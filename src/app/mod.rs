@@ -4,11 +4,15 @@
 //! build metrics and pipeline options) and the two drivers: [`daemon`] (`netwarden run`:
 //! worker threads + a tokio runtime for HTTP and signals) and [`replay`] (`netwarden
 //! replay`: capture files through one pipeline, then a summary). `anyhow` is allowed here,
-//! at the binary edge; library modules return typed errors.
+//! at the binary edge; library modules return typed errors. The daemon's operating-system
+//! edges live beside it: [`systemd`] (readiness, watchdog) and `privileges` (dropping root).
 
 pub mod daemon;
 mod logging;
+mod privileges;
 pub mod replay;
+pub mod rules_test;
+pub mod systemd;
 
 use std::sync::Arc;
 

@@ -8,14 +8,17 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Shared, init_logging, load_config};
+use crate::alert::{Alert, AlertOutput};
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
+use crate::detect::{Detector, RuleSet};
 use crate::flow::EndReason;
 use crate::pipeline::Pipeline;
 use crate::pipeline::worker::{Drive, drive};
@@ -54,6 +57,19 @@ pub struct ReplaySummary {
     pub alerts: Vec<serde_json::Value>,
 }
 
+/// Collects a replay's alert transitions (the lock is taken once per transition, never
+/// per packet).
+struct Collect(Arc<Mutex<Vec<Alert>>>);
+
+impl AlertOutput for Collect {
+    fn emit(&mut self, alert: Alert) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(alert);
+    }
+}
+
 /// One file's outcome.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileSummary {
@@ -83,7 +99,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Result<ReplaySummary> {
+/// Replays `args.files` through one pipeline with `config`'s rules.
+///
+/// # Errors
+/// An unreadable or unsupported file, or a metrics endpoint that cannot start.
+pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Result<ReplaySummary> {
     let shared = Shared::new(config)?;
     let admin = match args.overrides.listen {
         Some(_) => Some(super::daemon::AdminThread::start(
@@ -95,6 +115,16 @@ fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Result<R
     };
     let metrics = shared.metrics.worker(FILE_INTERFACE, "0");
     let mut pipeline = Pipeline::new(shared.pipeline_options(config, 0, 1));
+    let rules = Arc::new(RuleSet::build(config));
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let detection = shared.metrics.detection.for_rules(&rules.metric_labels());
+    pipeline.set_detector(
+        Detector::new(
+            Arc::clone(&rules),
+            Box::new(Collect(Arc::clone(&collected))),
+        )
+        .with_metrics(detection),
+    );
     let shutdown = AtomicBool::new(false);
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let started = Instant::now();
@@ -152,7 +182,11 @@ fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Result<R
         last_ts: t.last_ts.map(Timestamp::as_secs_f64),
         wall_seconds,
         files,
-        alerts: Vec::new(),
+        alerts: std::mem::take(&mut *collected.lock().unwrap_or_else(PoisonError::into_inner))
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .context("encoding alerts")?,
     })
 }
 

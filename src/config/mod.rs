@@ -9,7 +9,9 @@
 //! Does not own: turning the config into runtime objects (that happens where each object
 //! is built: `app`, `pipeline`), or watching files.
 
+mod alerting;
 mod error;
+mod rules;
 mod values;
 
 use std::net::SocketAddr;
@@ -17,7 +19,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use alerting::{AlertingConfig, WebhookConfig};
 pub use error::{ConfigError, ConfigErrors};
+pub use rules::{
+    HostGroupConfig, RuleConfig, RuleKind, RulesFile, VolumeDirection, VolumeMetric, VolumeProtocol,
+};
 pub use values::{Cidr, HumanDuration};
 
 /// The shipped default configuration, embedded so `netwarden run` works without a file.
@@ -25,6 +31,13 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/netwarden.toml"
 
 /// Path shown in errors for the embedded default.
 pub const BUILT_IN_PATH: &str = "<built-in config/netwarden.toml>";
+
+/// The shipped default rule set (`config/rules.d/default.toml`), used with the embedded
+/// default config.
+pub const DEFAULT_RULES_TOML: &str = include_str!("../../config/rules.d/default.toml");
+
+/// Path shown in errors for the embedded default rules.
+pub const BUILT_IN_RULES_PATH: &str = "<built-in config/rules.d/default.toml>";
 
 /// Caps that bound label cardinality and memory, whatever the config says.
 pub mod limits {
@@ -57,6 +70,38 @@ pub struct Config {
     pub networks: Vec<NetworkConfig>,
     /// The Prometheus endpoint and what it exports.
     pub metrics: MetricsConfig,
+    /// Process identity when started as root outside systemd.
+    pub daemon: DaemonConfig,
+    /// Alert delivery: Alertmanager, webhook, log file.
+    pub alerting: AlertingConfig,
+    /// Folder of rule files (`*.toml`, each with `[[rules]]` and `[[host_groups]]`), read in
+    /// name order; relative to the config file. A missing folder means no rule files.
+    pub rules_dir: RulesDir,
+    /// Named sets of CIDRs that rules use as their scope.
+    pub host_groups: Vec<HostGroupConfig>,
+    /// Detection rules (more come from `rules_dir`).
+    pub rules: Vec<RuleConfig>,
+}
+
+/// [`Config::daemon`] (issue 4).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// User to switch to (with its primary group) once the capture sockets are open and
+    /// the metrics endpoint is bound, when started as root; only `CAP_NET_RAW` is kept.
+    /// Empty: keep the starting identity (under systemd the unit sets the user).
+    pub user: String,
+}
+
+/// [`Config::rules_dir`]: a path whose default is `rules.d`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct RulesDir(pub PathBuf);
+
+impl Default for RulesDir {
+    fn default() -> RulesDir {
+        RulesDir(PathBuf::from("rules.d"))
+    }
 }
 
 /// Log output.
@@ -239,11 +284,76 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
         }
         None => (DEFAULT_CONFIG_TOML.to_owned(), PathBuf::from(BUILT_IN_PATH)),
     };
-    let config = parse(&source, &shown)?;
+    let mut config = parse(&source, &shown)?;
+    load_rule_files(&mut config, path)?;
     Ok(LoadedConfig {
         config,
         path: path.map(Path::to_owned),
     })
+}
+
+/// Adds the rules and host groups of every `*.toml` in the config's `rules_dir` (relative
+/// to the config file; for the embedded default, the embedded default rules), then checks
+/// names across all of them.
+fn load_rule_files(config: &mut Config, path: Option<&Path>) -> Result<(), ConfigErrors> {
+    let mut files = Vec::new();
+    match path {
+        None => files.push((
+            PathBuf::from(BUILT_IN_RULES_PATH),
+            DEFAULT_RULES_TOML.to_owned(),
+        )),
+        Some(p) => {
+            let dir = p
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&config.rules_dir.0);
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                let mut names: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                names.sort();
+                for name in names {
+                    let text = std::fs::read_to_string(&name).map_err(|e| {
+                        ConfigErrors(vec![ConfigError::whole_file(
+                            &name,
+                            format!("cannot read: {e}"),
+                        )])
+                    })?;
+                    files.push((name, text));
+                }
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for (name, text) in &files {
+        match toml::from_str::<RulesFile>(text) {
+            Ok(file) => {
+                config.rules.extend(file.rules.iter().cloned());
+                config.host_groups.extend(file.host_groups.iter().cloned());
+                parsed.push((name, text, file));
+            }
+            Err(e) => errors.push(ConfigError::from_toml(name, text, &e)),
+        }
+    }
+    let groups: std::collections::HashSet<&str> =
+        config.host_groups.iter().map(|g| g.name.as_str()).collect();
+    for (name, text, file) in &parsed {
+        rules::validate_rules(&file.rules, &file.host_groups, &groups, &mut |key, msg| {
+            errors.push(ConfigError::at_key(name, text, key, msg));
+        });
+    }
+    let shown = path.map_or_else(|| PathBuf::from(BUILT_IN_PATH), Path::to_owned);
+    rules::validate_names(&config.rules, &config.host_groups, &mut |key, msg| {
+        errors.push(ConfigError::whole_file(&shown, format!("{key}: {msg}")));
+    });
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 /// Parses and validates config text; `path` is only used in error messages.
@@ -352,6 +462,9 @@ impl Config {
             }
         }
         self.validate_networks(&mut bad);
+        let groups: std::collections::HashSet<&str> =
+            self.host_groups.iter().map(|g| g.name.as_str()).collect();
+        rules::validate_rules(&self.rules, &self.host_groups, &groups, &mut bad);
         let m = &self.metrics;
         if !(1..=limits::MAX_TOP_TALKERS).contains(&m.top_talkers) {
             bad(
@@ -365,6 +478,7 @@ impl Config {
                 "must be at least 1s".to_owned(),
             );
         }
+        self.alerting.validate(&mut bad);
         problems
     }
 

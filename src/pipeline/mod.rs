@@ -4,6 +4,8 @@
 //! sketches, packet clock) and what happens to each frame: decode, classify by protected
 //! network and protocol, count, update the flow table, and on packet-clock ticks expire
 //! flows and close top-talker windows. [`worker`] drives a pipeline from a capture source.
+//! A pipeline given a [`Detector`] ([`Pipeline::set_detector`]) hands it a
+//! [`PacketView`] of every packet and evaluates its rules on each packet-clock tick.
 //!
 //! Nothing here allocates, locks or makes a syscall per packet; shared state is touched
 //! only in [`Pipeline::flush`] (once per batch) and when a top-talker window closes.
@@ -18,8 +20,9 @@ use counters::{LocalCounters, end_slot, traffic_slot};
 
 use crate::capture::Frame;
 use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame, ip_protocol};
-use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig};
-use crate::networks::{Direction, NetworkSet};
+use crate::detect::{Detector, PacketView};
+use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig, FlowUpdate};
+use crate::networks::{Direction, NetworkSet, Placement};
 use crate::telemetry::{Protocol, TopTalkerBoard, TopTalkers, WorkerMetrics};
 use crate::timestamp::Timestamp;
 
@@ -105,6 +108,7 @@ pub struct Pipeline {
     window: Duration,
     window_start: Option<Timestamp>,
     next_expiry: Timestamp,
+    detector: Option<Detector>,
 }
 
 impl Pipeline {
@@ -125,7 +129,15 @@ impl Pipeline {
             window: options.top_talkers_window,
             window_start: None,
             next_expiry: Timestamp::ZERO,
+            detector: None,
         }
+    }
+
+    /// Runs `detector` on this pipeline's packets from now on (replacing any previous
+    /// one). Build it with `Detector::new(rules, alerts)`: `rules` is the shared
+    /// `Arc<RuleSet>`, `alerts` the `Box<dyn AlertOutput>` this worker's transitions go to.
+    pub fn set_detector(&mut self, detector: Detector) {
+        self.detector = Some(detector);
     }
 
     /// Processes one frame.
@@ -146,7 +158,7 @@ impl Pipeline {
             self.counters.decode_error(e);
         }
 
-        let (direction, protocol) = self.classify(&decoded, wire);
+        let (direction, protocol, placement) = self.classify(&decoded, wire);
         let slot = traffic_slot(direction, protocol);
         if let Some(c) = self.counters.packets.get_mut(slot) {
             *c += 1;
@@ -160,19 +172,37 @@ impl Pipeline {
         if let Transport::Tcp(tcp) = decoded.transport {
             count_flags(&mut self.counters.tcp_flags, tcp.flags);
         }
-        self.track_flow(&decoded, ts, frame.wire_len, protocol);
+        let update = self.track_flow(&decoded, ts, frame.wire_len, protocol);
+        if let Some(detector) = self.detector.as_mut() {
+            let view = match (&decoded.network, placement) {
+                (Network::Ip(ip), Some(placement)) => Some(PacketView::ip(
+                    &decoded,
+                    ip,
+                    placement,
+                    update,
+                    ts,
+                    frame.wire_len,
+                )),
+                (Network::Arp(arp), _) => Some(PacketView::arp(arp, ts, frame.wire_len)),
+                _ => None,
+            };
+            if let Some(view) = view {
+                detector.observe(&view);
+            }
+        }
         if ts >= self.next_expiry {
             self.tick(ts);
         }
     }
 
-    /// Direction and protocol of a packet; counts per-network traffic and top talkers.
+    /// Direction, protocol and placement of a packet; counts per-network traffic and top
+    /// talkers.
     #[inline]
-    fn classify(&mut self, d: &Decoded<'_>, wire: u64) -> (Direction, Protocol) {
+    fn classify(&mut self, d: &Decoded<'_>, wire: u64) -> (Direction, Protocol, Option<Placement>) {
         let ip = match d.network {
             Network::Ip(ip) => ip,
-            Network::Arp(_) => return (Direction::None, Protocol::Arp),
-            Network::Other { .. } => return (Direction::None, Protocol::Other),
+            Network::Arp(_) => return (Direction::None, Protocol::Arp, None),
+            Network::Other { .. } => return (Direction::None, Protocol::Other, None),
         };
         let placement = self.networks.place(ip.src, ip.dst);
         let c = &mut self.counters;
@@ -210,14 +240,18 @@ impl Pipeline {
                 _ => Protocol::OtherIp,
             },
         };
-        (placement.direction(), protocol)
+        (placement.direction(), protocol, Some(placement))
     }
 
     #[inline]
-    fn track_flow(&mut self, d: &Decoded<'_>, ts: Timestamp, wire_len: u32, protocol: Protocol) {
-        let Some((key, side)) = FlowKey::from_decoded(d) else {
-            return;
-        };
+    fn track_flow(
+        &mut self,
+        d: &Decoded<'_>,
+        ts: Timestamp,
+        wire_len: u32,
+        protocol: Protocol,
+    ) -> Option<FlowUpdate> {
+        let (key, side) = FlowKey::from_decoded(d)?;
         let flags = match d.transport {
             Transport::Tcp(t) => Some(t.flags),
             _ => None,
@@ -237,6 +271,7 @@ impl Pipeline {
                 *c += 1;
             }
         }
+        Some(update)
     }
 
     /// Advances the packet clock to `now` without a packet: expires idle flows and closes
@@ -246,6 +281,9 @@ impl Pipeline {
             self.flows
                 .expire(now, &mut count_end(&mut self.counters.flows_ended));
             self.next_expiry = now.saturating_add(EXPIRY_INTERVAL);
+            if let Some(detector) = self.detector.as_mut() {
+                detector.tick(now);
+            }
         }
         match self.window_start {
             None => self.window_start = Some(now),
@@ -293,8 +331,12 @@ impl Pipeline {
             .set(i64::try_from(self.flows.len()).unwrap_or(i64::MAX));
     }
 
-    /// Ends every flow (reason `shutdown`) and publishes the last top-talker window.
+    /// Ends every flow (reason `shutdown`), evaluates the detector's last partial windows
+    /// and publishes the last top-talker window.
     pub fn finish(&mut self, metrics: &WorkerMetrics) {
+        if let (Some(detector), Some(last)) = (self.detector.as_mut(), self.totals.last_ts) {
+            detector.finish(last);
+        }
         self.flows
             .drain(&mut count_end(&mut self.counters.flows_ended));
         self.publish_window();

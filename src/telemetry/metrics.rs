@@ -82,6 +82,7 @@ pub struct Metrics {
     network_packets: IntCounterVec,
     network_bytes: IntCounterVec,
     flows_active: IntGaugeVec,
+    flows_capacity: IntGaugeVec,
     flows_created: IntCounterVec,
     flows_ended: IntCounterVec,
     flows_evicted: IntCounterVec,
@@ -91,6 +92,10 @@ pub struct Metrics {
     worker_heartbeat: IntGaugeVec,
     /// Top talkers, published by workers and read at scrape time.
     pub top_talkers: Arc<TopTalkerBoard>,
+    /// Alert delivery series.
+    pub alerts: AlertMetrics,
+    /// Detection series, per rule.
+    pub detection: DetectionMetricVecs,
     network_names: Vec<String>,
 }
 
@@ -189,6 +194,12 @@ impl Metrics {
                 "Flows in the flow table.",
                 &worker,
             )?,
+            flows_capacity: gauge_vec(
+                &r,
+                "netwarden_flows_capacity",
+                "Most flows each worker's flow table holds; at netwarden_flows_active it evicts.",
+                &worker,
+            )?,
             flows_created: counter_vec(
                 &r,
                 "netwarden_flows_created_total",
@@ -243,6 +254,8 @@ impl Metrics {
                 &worker,
             )?,
             top_talkers: Arc::new(TopTalkerBoard::new(top_talkers)?),
+            alerts: AlertMetrics::new(&r)?,
+            detection: DetectionMetricVecs::new(&r)?,
             network_names: network_names.to_vec(),
             registry: r,
         };
@@ -328,6 +341,7 @@ impl Metrics {
             network_packets: per_network(&self.network_packets),
             network_bytes: per_network(&self.network_bytes),
             flows_active: self.flows_active.with_label_values(&[worker]),
+            flows_capacity: self.flows_capacity.with_label_values(&[worker]),
             flows_created: self.flows_created.with_label_values(&[worker]),
             flows_ended: EndReason::ALL
                 .iter()
@@ -376,6 +390,8 @@ pub struct WorkerMetrics {
     pub network_bytes: Vec<[IntCounter; 3]>,
     /// Flow-table occupancy.
     pub flows_active: IntGauge,
+    /// Flow-table capacity, set once when the worker starts.
+    pub flows_capacity: IntGauge,
     /// Flows started.
     pub flows_created: IntCounter,
     /// Flows ended, by `EndReason::ALL` order (the `Evicted` slot is `flows_evicted`).
@@ -390,4 +406,248 @@ pub struct WorkerMetrics {
     pub batch_seconds: Histogram,
     /// Liveness.
     pub heartbeat: IntGauge,
+}
+
+/// Histogram buckets for one alert delivery request: 1 ms to ~30 s.
+const SEND_BUCKETS: [f64; 12] = [
+    1e-3, 4e-3, 16e-3, 64e-3, 0.128, 0.256, 0.512, 1.0, 2.0, 4.0, 10.0, 30.0,
+];
+
+/// Alert delivery series. The `sink` label is bounded: `router` (the inbox between workers
+/// and the delivery thread), `alertmanager-<index>`, `webhook`, `log_file`.
+#[derive(Clone)]
+pub struct AlertMetrics {
+    sent: IntCounterVec,
+    errors: IntCounterVec,
+    dropped: IntCounterVec,
+    duration: HistogramVec,
+    queue_length: IntGaugeVec,
+}
+
+impl AlertMetrics {
+    fn new(r: &Registry) -> prometheus::Result<AlertMetrics> {
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "netwarden_alert_send_duration_seconds",
+                "Time of one alert delivery request, by sink.",
+            )
+            .buckets(SEND_BUCKETS.to_vec()),
+            &["sink"],
+        )?;
+        r.register(Box::new(duration.clone()))?;
+        Ok(AlertMetrics {
+            sent: counter_vec(
+                r,
+                "netwarden_alerts_sent_total",
+                "Alert transitions delivered, by sink.",
+                &["sink"],
+            )?,
+            errors: counter_vec(
+                r,
+                "netwarden_alert_send_errors_total",
+                "Failed delivery attempts, by sink and error type (connect, timeout, protocol, status_4xx, status_5xx, io).",
+                &["sink", "error_type"],
+            )?,
+            dropped: counter_vec(
+                r,
+                "netwarden_alerts_dropped_total",
+                "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
+                &["sink", "reason"],
+            )?,
+            duration,
+            queue_length: gauge_vec(
+                r,
+                "netwarden_alert_queue_length",
+                "Alert transitions waiting in each sink's queue.",
+                &["sink"],
+            )?,
+        })
+    }
+
+    /// The drop counter of `sink` for `reason` (for the inbox, which has only drops).
+    pub fn dropped(&self, sink: &str, reason: &str) -> IntCounter {
+        self.dropped.with_label_values(&[sink, reason])
+    }
+
+    /// Handles of one sink, resolved once.
+    pub fn sink(&self, sink: &str) -> AlertSinkMetrics {
+        let dropped = |reason: &str| self.dropped.with_label_values(&[sink, reason]);
+        AlertSinkMetrics {
+            sent: self.sent.with_label_values(&[sink]),
+            errors: self.errors.clone(),
+            sink: sink.to_owned(),
+            queue_full: dropped("queue_full"),
+            retries_exhausted: dropped("retries_exhausted"),
+            rejected: dropped("rejected"),
+            shutdown: dropped("shutdown"),
+            duration: self.duration.with_label_values(&[sink]),
+            queue_length: self.queue_length.with_label_values(&[sink]),
+        }
+    }
+}
+
+/// The series of one alert sink.
+#[derive(Clone)]
+pub struct AlertSinkMetrics {
+    sink: String,
+    errors: IntCounterVec,
+    /// Transitions delivered.
+    pub sent: IntCounter,
+    /// Dropped because the queue was full.
+    pub queue_full: IntCounter,
+    /// Dropped after the last attempt failed.
+    pub retries_exhausted: IntCounter,
+    /// Dropped because the receiver refused them (4xx).
+    pub rejected: IntCounter,
+    /// Still queued when the shutdown grace period ended.
+    pub shutdown: IntCounter,
+    /// Request time.
+    pub duration: Histogram,
+    /// Queue occupancy.
+    pub queue_length: IntGauge,
+}
+
+impl AlertSinkMetrics {
+    /// The `sink` label value.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+
+    /// Counts one failed attempt. `error_type` is one of a fixed set of names (off the hot
+    /// path, so the label lookup per failure is fine).
+    pub fn error(&self, error_type: &'static str) {
+        self.errors
+            .with_label_values(&[self.sink.as_str(), error_type])
+            .inc();
+    }
+}
+
+/// Detection series. Labels are bounded: `rule` names come from the config (at most
+/// `config::rules::MAX_RULES`), `severity` is one of four.
+#[derive(Clone)]
+pub struct DetectionMetricVecs {
+    firing: IntGaugeVec,
+    raised: IntCounterVec,
+    shadow: IntCounterVec,
+    keys: IntGaugeVec,
+    evictions: IntCounterVec,
+    evaluation: prometheus::CounterVec,
+}
+
+impl DetectionMetricVecs {
+    fn new(r: &Registry) -> prometheus::Result<DetectionMetricVecs> {
+        let evaluation = prometheus::CounterVec::new(
+            Opts::new(
+                "netwarden_rule_evaluation_seconds_total",
+                "Time spent evaluating each rule on packet-clock ticks.",
+            ),
+            &["rule"],
+        )?;
+        r.register(Box::new(evaluation.clone()))?;
+        Ok(DetectionMetricVecs {
+            firing: gauge_vec(
+                r,
+                "netwarden_alerts_firing",
+                "Alerts firing now, by rule and severity.",
+                &["rule", "severity"],
+            )?,
+            raised: counter_vec(
+                r,
+                "netwarden_alerts_raised_total",
+                "Alerts that started firing, by rule and severity.",
+                &["rule", "severity"],
+            )?,
+            shadow: counter_vec(
+                r,
+                "netwarden_alerts_shadow_total",
+                "Alerts a shadow-mode rule would have fired (none was sent), by rule.",
+                &["rule"],
+            )?,
+            keys: gauge_vec(
+                r,
+                "netwarden_rule_keys_tracked",
+                "Keys (victims, sources…) each rule tracks in its current window.",
+                &["rule"],
+            )?,
+            evictions: counter_vec(
+                r,
+                "netwarden_rule_keys_evicted_total",
+                "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
+                &["rule"],
+            )?,
+            evaluation,
+        })
+    }
+
+    /// Handles for a detector running `rules` (name, severity label), resolved once.
+    pub fn for_rules(&self, rules: &[(String, &str)]) -> DetectionMetrics {
+        DetectionMetrics {
+            rules: rules
+                .iter()
+                .map(|(name, severity)| RuleMetrics {
+                    firing: self.firing.with_label_values(&[name.as_str(), severity]),
+                    raised: self.raised.with_label_values(&[name.as_str(), severity]),
+                    shadow: self.shadow.with_label_values(&[name.as_str()]),
+                    keys: self.keys.with_label_values(&[name.as_str()]),
+                    evictions: self.evictions.with_label_values(&[name.as_str()]),
+                    evaluation: self.evaluation.with_label_values(&[name.as_str()]),
+                    last_firing: 0,
+                    last_keys: 0,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One detector's metric handles, in rule order.
+pub struct DetectionMetrics {
+    rules: Vec<RuleMetrics>,
+}
+
+impl DetectionMetrics {
+    /// The handles of rule `index`.
+    pub fn rule(&mut self, index: usize) -> Option<&mut RuleMetrics> {
+        self.rules.get_mut(index)
+    }
+}
+
+/// One rule's handles in one detector. Gauges are shared by every worker, so each
+/// detector adds the change of its own figure.
+pub struct RuleMetrics {
+    firing: IntGauge,
+    raised: IntCounter,
+    shadow: IntCounter,
+    keys: IntGauge,
+    evictions: IntCounter,
+    evaluation: prometheus::Counter,
+    last_firing: i64,
+    last_keys: i64,
+}
+
+impl RuleMetrics {
+    /// Records one evaluation: alerts that started firing (counted as shadow when
+    /// `shadow`), alerts firing now, keys tracked, keys evicted, evaluation time.
+    pub fn record(
+        &mut self,
+        fired: u64,
+        shadow: bool,
+        firing: usize,
+        keys: usize,
+        evicted: u64,
+        seconds: f64,
+    ) {
+        if shadow {
+            self.shadow.inc_by(fired);
+        } else {
+            self.raised.inc_by(fired);
+            let firing = i64::try_from(firing).unwrap_or(i64::MAX);
+            self.firing.add(firing - self.last_firing);
+            self.last_firing = firing;
+        }
+        let keys = i64::try_from(keys).unwrap_or(i64::MAX);
+        self.keys.add(keys - self.last_keys);
+        self.last_keys = keys;
+        self.evictions.inc_by(evicted);
+        self.evaluation.inc_by(seconds);
+    }
 }

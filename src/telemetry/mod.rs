@@ -12,5 +12,7 @@
 mod metrics;
 mod top_talkers;
 
+pub use metrics::{AlertMetrics, AlertSinkMetrics};
+pub use metrics::{DetectionMetricVecs, DetectionMetrics, RuleMetrics};
 pub use metrics::{InterfaceMetrics, Metrics, Protocol, TCP_FLAG_NAMES, WorkerMetrics};
 pub use top_talkers::{Rate, Talker, TopTalkerBoard, TopTalkers};

@@ -1,0 +1,640 @@
+//! Detection: rules evaluated on the packet clock, turning traffic into alerts.
+//!
+//! Owns the runtime rule set ([`RuleSet`], built once from the config and shared as an
+//! `Arc`, so a reload can swap it), the per-worker [`Detector`] (one state per rule, kept
+//! by rule name), the per-packet [`PacketView`] the pipeline hands it, and the alert keys.
+//! Each rule family lives in `rules/`; bounded sketches in [`sketch`]; the pending →
+//! firing → resolved state machine in [`lifecycle`].
+//!
+//! Does not own: decoding, flows (the pipeline passes their outcome in the view), or
+//! delivering alerts (an [`AlertOutput`] given by the caller; sinks live in `crate::alert`).
+//!
+//! # How it runs
+//! - [`Detector::observe`] runs per packet: synchronous, lock-free, allocation-free. Each
+//!   rule adds the packet to fixed-size per-key accumulators ([`sketch::KeyTable`],
+//!   `HyperLogLog` for distinct counts, space-saving for top contributors), so millions of
+//!   spoofed sources cost a fixed, configured amount of memory.
+//! - [`Detector::tick`] runs once per second of packet time: every rule computes its value
+//!   per key over its window, the lifecycle turns crossings into transitions, and windows
+//!   that are complete restart (a `baseline` rule first folds them into its learned level). Allocation happens here only (alert records).
+//! - Time is only the packet clock, so a replay at any speed gives the same alerts.
+//! - Warm-up: alerts of a rule are held for its `warmup` after the first packet and after
+//!   a gap in the capture longer than [`CAPTURE_GAP`]; accumulators restart after a gap.
+//!
+//! # Limitation: several workers
+//! With `workers_per_interface > 1` each worker sees a share of the traffic (PACKET_FANOUT
+//! hashes flows, so both directions of a flow meet on one worker) and evaluates its rules
+//! on that share alone. A flood spread over many flows is split across workers and each
+//! sees only part of its rate, so thresholds act per worker. Merging worker summaries
+//! centrally is left to a later issue.
+
+pub mod lifecycle;
+mod rules;
+pub mod sketch;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use crate::alert::{Alert, AlertOutput, AlertState, Contributor, Severity};
+use crate::config::{Config, RuleConfig, RuleKind};
+use crate::decode::{
+    ArpRepr, Decoded, DnsRepr, IcmpRepr, IpRepr, TcpFlags, Transport, ip_protocol,
+};
+use crate::flow::FlowUpdate;
+use crate::networks::{Direction, Placement};
+use crate::telemetry::DetectionMetrics;
+use crate::timestamp::Timestamp;
+use lifecycle::Lifecycle;
+use rules::RuleState;
+
+/// A silence in the packet clock longer than this restarts windows and warm-up.
+pub const CAPTURE_GAP: Duration = Duration::from_secs(60);
+
+/// What a probe-like packet says about a (scanner, target) pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The scanner opened something new toward the target.
+    Attempt,
+    /// The target answered (SYN-ACK, data, echo or ARP reply).
+    Answered,
+    /// The target refused (TCP RST, ICMP unreachable quoting the probe).
+    Failed,
+}
+
+/// One packet seen as a connection attempt, answer or refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// Who probes.
+    pub scanner: IpAddr,
+    /// Who is probed.
+    pub target: IpAddr,
+    /// `protocol << 16 | port`: the service probed (port 0 for protocols without ports).
+    pub service: u32,
+    /// What the packet says.
+    pub outcome: Outcome,
+}
+
+/// Everything detection needs from one packet: small, `Copy`, built without allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketView<'a> {
+    /// Packet time.
+    pub ts: Timestamp,
+    /// Source address (ARP: sender).
+    pub src: IpAddr,
+    /// Destination address (ARP: target).
+    pub dst: IpAddr,
+    /// Wire length.
+    pub wire_len: u32,
+    /// IP protocol number (0 for ARP).
+    pub protocol: u8,
+    /// Transport source port (0 when none).
+    pub src_port: u16,
+    /// Transport destination port (0 when none).
+    pub dst_port: u16,
+    /// TCP flags, for TCP.
+    pub tcp_flags: Option<TcpFlags>,
+    /// An IP fragment (first or later).
+    pub is_fragment: bool,
+    /// Direction relative to the protected networks.
+    pub direction: Direction,
+    /// Protected-network membership of each end.
+    pub placement: Placement,
+    /// What the flow table did with the packet (none for ARP and later fragments).
+    pub flow: Option<FlowUpdate>,
+    /// The packet as a probe, answer or refusal, if it is one.
+    pub probe: Option<Probe>,
+    /// DNS header and question.
+    pub dns: Option<DnsRepr<'a>>,
+}
+
+impl<'a> PacketView<'a> {
+    /// The view of an IP packet.
+    pub fn ip(
+        d: &Decoded<'a>,
+        ip: &IpRepr,
+        placement: Placement,
+        flow: Option<FlowUpdate>,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> PacketView<'a> {
+        let (src_port, dst_port, tcp_flags) = match d.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags)),
+            Transport::Udp(u) => (u.src_port, u.dst_port, None),
+            _ => (0, 0, None),
+        };
+        let mut view = PacketView {
+            ts,
+            src: ip.src,
+            dst: ip.dst,
+            wire_len,
+            protocol: ip.protocol,
+            src_port,
+            dst_port,
+            tcp_flags,
+            is_fragment: ip.fragment.is_fragment,
+            direction: placement.direction(),
+            placement,
+            flow,
+            probe: None,
+            dns: d.dns,
+        };
+        view.probe = match d.transport {
+            Transport::Icmp(icmp) | Transport::Icmpv6(icmp) => icmp_probe(&view, &icmp),
+            _ => flow_probe(&view),
+        };
+        view
+    }
+
+    /// The view of an ARP packet: requests are probes of their target, replies answers.
+    pub fn arp(arp: &ArpRepr, ts: Timestamp, wire_len: u32) -> PacketView<'static> {
+        let sender = IpAddr::from(arp.sender_ip);
+        let target = IpAddr::from(arp.target_ip);
+        let probe = match arp.operation {
+            // A gratuitous ARP announces the sender; it probes nobody.
+            1 if sender != target && !sender.is_unspecified() => Some(Probe {
+                scanner: sender,
+                target,
+                service: 0,
+                outcome: Outcome::Attempt,
+            }),
+            2 => Some(Probe {
+                scanner: target,
+                target: sender,
+                service: 0,
+                outcome: Outcome::Answered,
+            }),
+            _ => None,
+        };
+        PacketView {
+            ts,
+            src: sender,
+            dst: target,
+            wire_len,
+            protocol: 0,
+            src_port: 0,
+            dst_port: 0,
+            tcp_flags: None,
+            is_fragment: false,
+            direction: Direction::None,
+            placement: Placement {
+                src: None,
+                dst: None,
+            },
+            flow: None,
+            probe,
+            dns: None,
+        }
+    }
+}
+
+/// ICMP: an echo request opening a flow is an attempt, its first reply an answer, and an
+/// unreachable error quoting a probe refuses that probe.
+fn icmp_probe(v: &PacketView<'_>, icmp: &IcmpRepr) -> Option<Probe> {
+    let unreachable = match v.protocol {
+        ip_protocol::ICMP => icmp.icmp_type == IcmpRepr::V4_DEST_UNREACHABLE,
+        _ => icmp.icmp_type == IcmpRepr::V6_DEST_UNREACHABLE,
+    };
+    if unreachable {
+        let q = icmp.quoted?;
+        // Protocol and port unreachable (codes 2 and 3) come from the probed host itself.
+        // If its address differs from the quoted destination, the probe went through NAT
+        // and the outer addresses are the ones seen here.
+        let from_target = matches!(icmp.code, 2 | 3) && v.protocol == ip_protocol::ICMP;
+        let (scanner, target) = if from_target && v.src != q.dst {
+            (v.dst, v.src)
+        } else {
+            (q.src, q.dst)
+        };
+        return Some(Probe {
+            scanner,
+            target,
+            service: u32::from(q.protocol) << 16 | u32::from(q.dst_port),
+            outcome: Outcome::Failed,
+        });
+    }
+    let request = matches!(
+        icmp.icmp_type,
+        IcmpRepr::V4_ECHO_REQUEST | IcmpRepr::V6_ECHO_REQUEST
+    );
+    let reply = matches!(
+        icmp.icmp_type,
+        IcmpRepr::V4_ECHO_REPLY | IcmpRepr::V6_ECHO_REPLY
+    );
+    let f = v.flow?;
+    let service = u32::from(v.protocol) << 16;
+    if request && f.created && f.is_initiator_side {
+        Some(Probe {
+            scanner: v.src,
+            target: v.dst,
+            service,
+            outcome: Outcome::Attempt,
+        })
+    } else if reply && f.is_first_reply {
+        Some(Probe {
+            scanner: v.dst,
+            target: v.src,
+            service,
+            outcome: Outcome::Answered,
+        })
+    } else {
+        None
+    }
+}
+
+/// TCP, UDP and other IP protocols: the first packet of a flow is an attempt (unless it
+/// is itself a reply: SYN-ACK or RST backscatter), the first packet back an answer, or a
+/// refusal if it is a RST.
+fn flow_probe(v: &PacketView<'_>) -> Option<Probe> {
+    let f = v.flow?;
+    let flags = v.tcp_flags.unwrap_or_default();
+    if f.created && f.is_initiator_side {
+        if flags.is_syn_ack() || flags.has(TcpFlags::RST) {
+            return None;
+        }
+        return Some(Probe {
+            scanner: v.src,
+            target: v.dst,
+            service: u32::from(v.protocol) << 16 | u32::from(v.dst_port),
+            outcome: Outcome::Attempt,
+        });
+    }
+    if f.is_first_reply {
+        let outcome = if flags.has(TcpFlags::RST) {
+            Outcome::Failed
+        } else {
+            Outcome::Answered
+        };
+        return Some(Probe {
+            scanner: v.dst,
+            target: v.src,
+            service: u32::from(v.protocol) << 16 | u32::from(v.src_port),
+            outcome,
+        });
+    }
+    None
+}
+
+/// What one alert is about: its key within its rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    /// The attacker, for rules keyed by source.
+    pub src: Option<IpAddr>,
+    /// The victim, or a scan's single target.
+    pub dst: Option<IpAddr>,
+    /// A rule-specific discriminator (a tunnel's domain hash), 0 when unused.
+    pub aux: u64,
+}
+
+/// A key whose condition holds in one evaluation.
+pub struct Observation {
+    /// The key.
+    pub key: AlertKey,
+    /// The measured value.
+    pub value: f64,
+    /// Top contributors, heaviest first.
+    pub contributors: Vec<Contributor>,
+    /// A port the alert concerns, if one dominates.
+    pub port: Option<u16>,
+}
+
+/// Which traffic a rule looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything.
+    All,
+    /// Packets with at least one end in a protected network.
+    Protected,
+    /// Packets with at least one end in this host group (name, prefixes).
+    Group(String, Vec<IpNet>),
+}
+
+impl Scope {
+    #[inline]
+    fn admits(&self, p: &PacketView<'_>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Protected => p.placement.src.is_some() || p.placement.dst.is_some(),
+            Scope::Group(_, nets) => nets
+                .iter()
+                .any(|n| n.contains(&p.src) || n.contains(&p.dst)),
+        }
+    }
+
+    fn network(&self) -> Option<String> {
+        match self {
+            Scope::Group(name, _) => Some(name.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// One rule, ready to run.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// Kind.
+    pub kind: RuleKind,
+    /// Traffic looked at.
+    pub scope: Scope,
+    /// Severity of its alerts.
+    pub severity: Severity,
+    /// The value at or above which the condition holds.
+    pub threshold: f64,
+    /// Measurement window.
+    pub window: Duration,
+    /// Pending time before firing.
+    pub for_: Duration,
+    /// Clear time before resolving.
+    pub resolve_delay: Duration,
+    /// Hold after start or a capture gap.
+    pub warmup: Duration,
+    /// Count, do not send.
+    pub shadow: bool,
+    /// Keys tracked per worker.
+    pub max_keys: usize,
+    /// Extra labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotation templates.
+    pub annotations: BTreeMap<String, String>,
+    /// The config it came from (kind-specific parameters are read from it once, when
+    /// the rule's state is built).
+    config: RuleConfig,
+}
+
+impl Rule {
+    fn from_config(c: &RuleConfig, groups: &[(String, Vec<IpNet>)]) -> Rule {
+        let scope = match c.scope.as_str() {
+            "all" => Scope::All,
+            "protected" => Scope::Protected,
+            name => groups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Scope::Protected, |(n, nets)| {
+                    Scope::Group(n.clone(), nets.clone())
+                }),
+        };
+        Rule {
+            name: c.name.clone(),
+            kind: c.kind,
+            scope,
+            severity: c.severity,
+            threshold: c.threshold,
+            window: c.window.0,
+            for_: c.for_.0,
+            resolve_delay: c.resolve_delay.0,
+            warmup: c.warmup.0,
+            shadow: c.shadow,
+            max_keys: c.max_keys,
+            labels: c.labels.clone(),
+            annotations: c.annotations.clone(),
+            config: c.clone(),
+        }
+    }
+
+    /// The alert record of a transition of `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn alert(
+        &self,
+        key: &AlertKey,
+        state: AlertState,
+        now: Timestamp,
+        since: Timestamp,
+        last_seen: Timestamp,
+        value: f64,
+        contributors: Vec<Contributor>,
+        port: Option<u16>,
+    ) -> Alert {
+        let mut alert = Alert {
+            rule: self.name.clone(),
+            kind: self.kind.as_str().to_owned(),
+            severity: self.severity,
+            state,
+            time: now.as_secs_f64(),
+            started: since.as_secs_f64(),
+            last_seen: last_seen.as_secs_f64(),
+            value,
+            threshold: self.threshold,
+            src: key.src,
+            dst: key.dst,
+            network: self.scope.network(),
+            protocol: match self.config.protocol {
+                Some(p) if self.kind == RuleKind::Volume => Some(p.as_str().to_owned()),
+                _ => None,
+            },
+            port,
+            contributors,
+            labels: self.labels.clone(),
+            annotations: BTreeMap::new(),
+        };
+        alert.annotations = self
+            .annotations
+            .iter()
+            .map(|(k, t)| (k.clone(), render(t, &alert)))
+            .collect();
+        alert
+    }
+}
+
+/// Replaces `{{ field }}` in `template` by the alert's field (empty when absent); unknown
+/// fields are left as written.
+fn render(template: &str, a: &Alert) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let (before, after) = rest.split_at(open);
+        out.push_str(before);
+        let Some(close) = after.find("}}") else {
+            out.push_str(after);
+            return out;
+        };
+        let (inner, tail) = after.split_at(close);
+        let field = inner.trim_start_matches('{').trim();
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        let value = match field {
+            "rule" => Some(a.rule.clone()),
+            "kind" => Some(a.kind.clone()),
+            "severity" => Some(a.severity.as_str().to_owned()),
+            "src" => Some(opt(a.src.map(|s| s.to_string()))),
+            "dst" => Some(opt(a.dst.map(|s| s.to_string()))),
+            "port" => Some(opt(a.port.map(|s| s.to_string()))),
+            "network" => Some(opt(a.network.clone())),
+            "value" => Some(format!("{:.1}", a.value)),
+            "threshold" => Some(format!("{:.1}", a.threshold)),
+            _ => None,
+        };
+        if let Some(v) = value {
+            out.push_str(&v);
+        } else {
+            out.push_str(inner);
+            out.push_str("}}");
+        }
+        rest = tail.get(2..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every rule of a config, built once and shared by the workers.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Builds the rules of a validated config (scopes naming an unknown host group, which
+    /// validation refuses, fall back to `protected`).
+    pub fn build(config: &Config) -> RuleSet {
+        let groups: Vec<(String, Vec<IpNet>)> = config
+            .host_groups
+            .iter()
+            .map(|g| (g.name.clone(), g.cidrs.iter().map(|c| c.0).collect()))
+            .collect();
+        RuleSet {
+            rules: config
+                .rules
+                .iter()
+                .map(|r| Rule::from_config(r, &groups))
+                .collect(),
+        }
+    }
+
+    /// The rules, in config order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// (rule name, severity) of every rule, in order: the labels
+    /// `DetectionMetricVecs::for_rules` resolves for a detector.
+    pub fn metric_labels(&self) -> Vec<(String, &'static str)> {
+        self.rules
+            .iter()
+            .map(|r| (r.name.clone(), r.severity.as_str()))
+            .collect()
+    }
+}
+
+/// One rule's running state in one worker.
+struct Running {
+    rule: Rule,
+    state: RuleState,
+    lifecycle: Lifecycle,
+    window_start: Option<Timestamp>,
+    hold_until: Timestamp,
+}
+
+/// One worker's detection state.
+pub struct Detector {
+    rules: Arc<RuleSet>,
+    running: Vec<Running>,
+    alerts: Box<dyn AlertOutput>,
+    metrics: Option<DetectionMetrics>,
+    last_packet: Option<Timestamp>,
+}
+
+impl Detector {
+    /// A detector for `rules`, sending transitions to `alerts`. Allocates every rule's
+    /// tables now.
+    pub fn new(rules: Arc<RuleSet>, alerts: Box<dyn AlertOutput>) -> Detector {
+        let running = rules
+            .rules
+            .iter()
+            .map(|r| Running {
+                state: RuleState::new(r, &r.config),
+                rule: r.clone(),
+                lifecycle: Lifecycle::default(),
+                window_start: None,
+                hold_until: Timestamp::ZERO,
+            })
+            .collect();
+        Detector {
+            rules,
+            running,
+            alerts,
+            metrics: None,
+            last_packet: None,
+        }
+    }
+
+    /// Exports per-rule figures to `metrics` (label handles resolved by the caller).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: DetectionMetrics) -> Detector {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The rule set this detector runs.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Adds one packet to every rule whose scope admits it.
+    #[inline]
+    pub fn observe(&mut self, p: &PacketView<'_>) {
+        let gap = self
+            .last_packet
+            .is_some_and(|last| p.ts.saturating_since(last) > CAPTURE_GAP);
+        if self.last_packet.is_none() || gap {
+            for r in &mut self.running {
+                r.hold_until = p.ts.saturating_add(r.rule.warmup);
+                if gap {
+                    r.state.reset();
+                }
+                r.window_start = Some(p.ts);
+            }
+        }
+        self.last_packet = Some(self.last_packet.map_or(p.ts, |l| l.max(p.ts)));
+        for r in &mut self.running {
+            if r.rule.scope.admits(p) {
+                r.state.observe(p);
+            }
+        }
+    }
+
+    /// Evaluates every rule at `now` (packet clock); complete windows restart.
+    pub fn tick(&mut self, now: Timestamp) {
+        self.evaluate(now, false);
+    }
+
+    /// Evaluates the partial windows at the end of input (a capture file ended).
+    pub fn finish(&mut self, now: Timestamp) {
+        self.evaluate(now, true);
+    }
+
+    fn evaluate(&mut self, now: Timestamp, last: bool) {
+        let alerts = &mut self.alerts;
+        let mut emit = |a: Alert| alerts.emit(a);
+        for (i, r) in self.running.iter_mut().enumerate() {
+            let started = Instant::now();
+            let start = *r.window_start.get_or_insert(now);
+            let elapsed = now.saturating_since(start);
+            let lifecycle = &mut r.lifecycle;
+            lifecycle.begin();
+            r.state
+                .evaluate(&r.rule, elapsed, &mut |obs| lifecycle.hold(now, obs));
+            let held = now < r.hold_until;
+            let outcome = lifecycle.end(now, &r.rule, held, &mut emit);
+            if elapsed >= r.rule.window && !last {
+                r.state.roll(elapsed, r.rule.window);
+                r.window_start = Some(now);
+            }
+            if let Some(m) = self.metrics.as_mut().and_then(|m| m.rule(i)) {
+                m.record(
+                    outcome.fired,
+                    r.rule.shadow,
+                    lifecycle.firing(),
+                    r.state.keys(),
+                    r.state.take_evictions() + lifecycle.take_dropped(),
+                    started.elapsed().as_secs_f64(),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! `baseline`: a rate per destination host above what that host usually sees.
+//!
+//! Key: the destination. Each window's rate (the `metric` of the packets the `protocol`
+//! and `direction` filters admit, per second) updates an exponentially weighted moving
+//! average of its level and variance (weight `alpha`). The condition holds when the
+//! current rate exceeds `level + k·σ` and the absolute floor `threshold`, once the host
+//! has `min_windows` windows of history (its warm-up). No hand-tuned rate is needed
+//! beyond the floor. A host's history lives as long as its table entry: a full table
+//! evicts the host with the least traffic and history.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::per_second;
+use super::volume::Filter;
+use crate::config::RuleConfig;
+use crate::detect::sketch::{KeyTable, Weight, hash128, ip_bits};
+use crate::detect::{AlertKey, Observation, PacketView, Rule};
+
+#[derive(Default)]
+pub(super) struct Acc {
+    /// This window's amount.
+    count: u64,
+    /// EWMA of the rate.
+    level: f64,
+    /// EWMA of the squared deviation.
+    variance: f64,
+    /// Windows of history.
+    windows: u32,
+}
+
+impl Weight for Acc {
+    fn weight(&self) -> u64 {
+        self.count.saturating_add(u64::from(self.windows))
+    }
+}
+
+pub(in crate::detect) struct Baseline {
+    pub(super) table: KeyTable<IpAddr, Acc>,
+    filter: Filter,
+    k: f64,
+    alpha: f64,
+    min_windows: u32,
+}
+
+impl Baseline {
+    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Baseline {
+        Baseline {
+            table: KeyTable::new(max_keys),
+            filter: Filter::new(c),
+            k: c.k.unwrap_or(3.0),
+            alpha: c.alpha.unwrap_or(0.1),
+            min_windows: c.min_windows.unwrap_or(10),
+        }
+    }
+
+    #[inline]
+    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+        if !self.filter.admits(p) {
+            return;
+        }
+        if let Some(acc) = self.table.entry(p.dst, hash128(ip_bits(p.dst))) {
+            acc.count = acc.count.saturating_add(self.filter.amount(p));
+        }
+    }
+
+    /// The rate above which a host's current window is abnormal.
+    fn bound(&self, acc: &Acc) -> f64 {
+        acc.level + self.k * acc.variance.max(0.0).sqrt()
+    }
+
+    pub(super) fn evaluate(
+        &self,
+        rule: &Rule,
+        elapsed: Duration,
+        hold: &mut dyn FnMut(Observation),
+    ) {
+        for (dst, acc) in self.table.iter() {
+            let value = per_second(acc.count, elapsed, rule.window);
+            if acc.windows < self.min_windows || value < rule.threshold || value <= self.bound(acc)
+            {
+                continue;
+            }
+            hold(Observation {
+                key: AlertKey {
+                    src: None,
+                    dst: Some(*dst),
+                    aux: 0,
+                },
+                value,
+                contributors: Vec::new(),
+                port: None,
+            });
+        }
+    }
+
+    /// Ends a window of length `elapsed`: folds each host's rate into its baseline and
+    /// starts counting again (the history stays).
+    pub(super) fn roll(&mut self, elapsed: Duration, window: Duration) {
+        let alpha = self.alpha;
+        for (_, acc) in self.table.iter_mut() {
+            let rate = per_second(acc.count, elapsed, window);
+            if acc.windows == 0 {
+                acc.level = rate;
+            } else {
+                let deviation = rate - acc.level;
+                acc.level += alpha * deviation;
+                acc.variance = (1.0 - alpha) * (acc.variance + alpha * deviation * deviation);
+            }
+            acc.windows = acc.windows.saturating_add(1);
+            acc.count = 0;
+        }
+    }
+}

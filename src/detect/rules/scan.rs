@@ -1,0 +1,205 @@
+//! `port_scan` and `host_sweep`: one source probing many services of a host, or many
+//! hosts, with few answers.
+//!
+//! Both read the packet's [`Probe`]: the first packet of a flow is an attempt, the
+//! target's first packet back an answer, a RST or an ICMP unreachable quoting the probe a
+//! refusal. In the spirit of sequential hypothesis testing (TRW), what counts against a
+//! source is probes that fail or go unanswered: the guard `max_answered_ratio` lets a
+//! source whose connections mostly succeed (a browser, a resolver) through, while a
+//! scanner crosses the threshold after a few tens of probes. A fast scan is caught by a
+//! short window, a slow one by a second rule with a window of minutes.
+//!
+//! - `port_scan` key: (scanner, target), value: distinct services (`protocol/port`, or
+//!   the IP protocol for protocol scans) probed, contributors: the services.
+//! - `host_sweep` key: scanner, value: distinct hosts probed, contributors: the hosts;
+//!   the alert's `port` is set when one port carries nearly all probes.
+
+use std::net::IpAddr;
+
+use super::{contributors, ip_from_bits, service_name};
+use crate::config::RuleConfig;
+use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::{AlertKey, Observation, Outcome, PacketView, Probe, Rule};
+
+/// Probes of one key.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    attempts: u64,
+    answered: u64,
+    failed: u64,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Attempt => self.attempts += 1,
+            Outcome::Answered => self.answered += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+
+    /// Whether answers stay within `ratio` of the probes.
+    fn mostly_unanswered(self, ratio: f64) -> bool {
+        #[allow(clippy::cast_precision_loss)]
+        let probes = self.attempts.saturating_add(self.failed) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let answered = self.answered as f64;
+        answered <= ratio * probes
+    }
+}
+
+#[derive(Default)]
+pub(super) struct PortAcc {
+    counts: Counts,
+    services: Hll,
+    top: TopK<8>,
+}
+
+impl Weight for PortAcc {
+    fn weight(&self) -> u64 {
+        self.counts.attempts + self.counts.failed
+    }
+}
+
+pub(in crate::detect) struct PortScan {
+    pub(super) table: KeyTable<(IpAddr, IpAddr), PortAcc>,
+    max_answered_ratio: f64,
+}
+
+fn pair_hash(p: &Probe) -> u64 {
+    hash128(ip_bits(p.scanner)) ^ mix64(hash128(ip_bits(p.target)))
+}
+
+impl PortScan {
+    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> PortScan {
+        PortScan {
+            table: KeyTable::new(max_keys),
+            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
+        }
+    }
+
+    #[inline]
+    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+        let Some(probe) = p.probe else {
+            return;
+        };
+        let key = (probe.scanner, probe.target);
+        let hash = pair_hash(&probe);
+        let acc = match probe.outcome {
+            Outcome::Answered => self.table.get_mut(key, hash),
+            Outcome::Attempt | Outcome::Failed => self.table.entry(key, hash),
+        };
+        let Some(acc) = acc else {
+            return;
+        };
+        acc.counts.add(probe.outcome);
+        if probe.outcome != Outcome::Answered {
+            acc.services.insert(mix64(u64::from(probe.service)));
+            acc.top.add(u128::from(probe.service), 1);
+        }
+    }
+
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+        for ((scanner, target), acc) in self.table.iter() {
+            let value = acc.services.estimate().round();
+            if value < rule.threshold || !acc.counts.mostly_unanswered(self.max_answered_ratio) {
+                continue;
+            }
+            let mut list = Vec::new();
+            contributors(&mut list, "port", &acc.top, |s| {
+                service_name(u32::try_from(s).unwrap_or(0))
+            });
+            hold(Observation {
+                key: AlertKey {
+                    src: Some(*scanner),
+                    dst: Some(*target),
+                    aux: 0,
+                },
+                value,
+                contributors: list,
+                port: None,
+            });
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct SweepAcc {
+    counts: Counts,
+    hosts: Hll,
+    top_hosts: TopK<8>,
+    top_services: TopK<4>,
+}
+
+impl Weight for SweepAcc {
+    fn weight(&self) -> u64 {
+        self.counts.attempts + self.counts.failed
+    }
+}
+
+pub(in crate::detect) struct HostSweep {
+    pub(super) table: KeyTable<IpAddr, SweepAcc>,
+    max_answered_ratio: f64,
+}
+
+impl HostSweep {
+    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> HostSweep {
+        HostSweep {
+            table: KeyTable::new(max_keys),
+            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
+        }
+    }
+
+    #[inline]
+    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+        let Some(probe) = p.probe else {
+            return;
+        };
+        let hash = hash128(ip_bits(probe.scanner));
+        let acc = match probe.outcome {
+            Outcome::Answered => self.table.get_mut(probe.scanner, hash),
+            Outcome::Attempt | Outcome::Failed => self.table.entry(probe.scanner, hash),
+        };
+        let Some(acc) = acc else {
+            return;
+        };
+        acc.counts.add(probe.outcome);
+        if probe.outcome != Outcome::Answered {
+            let target = ip_bits(probe.target);
+            acc.hosts.insert(hash128(target));
+            acc.top_hosts.add(target, 1);
+            acc.top_services.add(u128::from(probe.service), 1);
+        }
+    }
+
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+        for (scanner, acc) in self.table.iter() {
+            let value = acc.hosts.estimate().round();
+            if value < rule.threshold || !acc.counts.mostly_unanswered(self.max_answered_ratio) {
+                continue;
+            }
+            let mut list = Vec::new();
+            contributors(&mut list, "host", &acc.top_hosts, |b| {
+                ip_from_bits(b).to_string()
+            });
+            let probes = acc.counts.attempts + acc.counts.failed;
+            let port = acc.top_services.sorted().first().and_then(|&(s, n)| {
+                let s = u32::try_from(s).ok()?;
+                let has_port = matches!(s >> 16, 6 | 17);
+                (has_port && n.saturating_mul(10) >= probes.saturating_mul(9))
+                    .then(|| u16::try_from(s & 0xffff).ok())
+                    .flatten()
+            });
+            hold(Observation {
+                key: AlertKey {
+                    src: Some(*scanner),
+                    dst: None,
+                    aux: 0,
+                },
+                value,
+                contributors: list,
+                port,
+            });
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `syn_flood`: SYNs per second to a destination that completes few handshakes.
+//!
+//! Key: the destination (victim). Value: SYNs (SYN without ACK) per second over the
+//! window. Guard: completed handshakes (the initiator's ACK moving a flow from
+//! `SynSent`/`SynReceived` to `Established`) are at most `max_completion_ratio` of the
+//! SYNs, so a busy but healthy server does not alert; and the SYNs go to at most
+//! `max_ports` distinct ports (`HyperLogLog`), so a fast port scan is not called a flood.
+//! Contributors: top sources and ports.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{contributors, ip_from_bits, per_second};
+use crate::config::RuleConfig;
+use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::flow::TcpState;
+
+#[derive(Default)]
+pub(super) struct Acc {
+    syns: u64,
+    completions: u64,
+    ports_seen: Hll,
+    sources: TopK<8>,
+    ports: TopK<8>,
+}
+
+impl Weight for Acc {
+    fn weight(&self) -> u64 {
+        self.syns
+    }
+}
+
+pub(in crate::detect) struct SynFlood {
+    pub(super) table: KeyTable<IpAddr, Acc>,
+    max_completion_ratio: f64,
+    max_ports: f64,
+}
+
+impl SynFlood {
+    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> SynFlood {
+        SynFlood {
+            table: KeyTable::new(max_keys),
+            max_completion_ratio: c.max_completion_ratio.unwrap_or(0.2),
+            #[allow(clippy::cast_precision_loss)]
+            max_ports: c.max_ports.unwrap_or(64) as f64,
+        }
+    }
+
+    #[inline]
+    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+        let Some(flags) = p.tcp_flags else {
+            return;
+        };
+        let hash = hash128(ip_bits(p.dst));
+        if flags.is_syn_only() {
+            if let Some(acc) = self.table.entry(p.dst, hash) {
+                acc.syns += 1;
+                acc.sources.add(ip_bits(p.src), 1);
+                acc.ports.add(u128::from(p.dst_port), 1);
+                acc.ports_seen.insert(mix64(u64::from(p.dst_port)));
+            }
+            return;
+        }
+        let completed = p.flow.is_some_and(|f| {
+            f.is_initiator_side
+                && f.state == TcpState::Established
+                && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived)
+        });
+        if completed && let Some(acc) = self.table.get_mut(p.dst, hash) {
+            acc.completions += 1;
+        }
+    }
+
+    pub(super) fn evaluate(
+        &self,
+        rule: &Rule,
+        elapsed: Duration,
+        hold: &mut dyn FnMut(Observation),
+    ) {
+        for (dst, acc) in self.table.iter() {
+            let value = per_second(acc.syns, elapsed, rule.window);
+            #[allow(clippy::cast_precision_loss)]
+            let healthy = acc.completions as f64 > self.max_completion_ratio * acc.syns as f64;
+            let scan = acc.ports_seen.estimate().round() > self.max_ports;
+            if value < rule.threshold || healthy || scan {
+                continue;
+            }
+            let mut list = Vec::new();
+            contributors(&mut list, "source", &acc.sources, |b| {
+                ip_from_bits(b).to_string()
+            });
+            contributors(&mut list, "port", &acc.ports, |p| format!("tcp/{p}"));
+            hold(Observation {
+                key: AlertKey {
+                    src: None,
+                    dst: Some(*dst),
+                    aux: 0,
+                },
+                value,
+                contributors: list,
+                port: None,
+            });
+        }
+    }
+}

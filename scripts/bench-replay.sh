@@ -5,7 +5,7 @@
 #   scripts/bench-replay.sh [OUTDIR]        # default bench-data/
 #
 # For the side-by-side comparison with softflowd, nfpcapd, argus… use the shared harness:
-#   ../shared/bench/peer-bench.sh -n 3 -t softflowd,nfpcapd,ours bench-data/mix.pcap \
+#   ../shared/bench/peer-bench.sh -n 3 -t softflowd,nfpcapd,ours bench-data/nw-mix.pcap \
 #       'target/release/netwarden replay {pcap} --json'
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +13,10 @@ out=${1:-bench-data}
 mkdir -p "$out"
 cargo build --release --bins
 gen=target/release/netwarden-pcapgen
-[ -s "$out/mix.pcap" ] || "$gen" mix --out "$out/mix.pcap" > "$out/mix.truth.json"
-[ -s "$out/flood.pcap" ] || "$gen" syn-flood --out "$out/flood.pcap" > "$out/flood.truth.json"
+[ -s "$out/nw-mix.pcap" ] || "$gen" mix --out "$out/nw-mix.pcap" > "$out/nw-mix.truth.json"
+[ -s "$out/nw-flood.pcap" ] || "$gen" syn-flood --out "$out/nw-flood.pcap" > "$out/nw-flood.truth.json"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
-for capture in mix flood; do
+for capture in nw-mix nw-flood; do
     # Warm the page cache so the figure is about netwarden, not the disk.
     cat "$out/$capture.pcap" > /dev/null
     /usr/bin/time -v target/release/netwarden replay "$out/$capture.pcap" --json \

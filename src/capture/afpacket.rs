@@ -100,11 +100,6 @@ impl AfPacketSource {
             Err(e) => Err(err(format!("cannot open capture channel: {e}"))),
         }
     }
-
-    /// The interface name.
-    pub fn interface(&self) -> &str {
-        &self.interface
-    }
 }
 
 impl Source for AfPacketSource {

@@ -94,11 +94,6 @@ impl PcapFileSource {
         self.ending.as_ref()
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn stop(&mut self, why: String) -> Next<'_> {
         tracing::warn!(path = %self.path.display(), reason = %why, "Capture file ends early; packets after this point are not read.");
         self.ending = Some(Ending::Truncated(why));

@@ -56,30 +56,6 @@ pub struct Totals {
     pub flows_by_protocol: [u64; Protocol::ALL.len()],
 }
 
-impl Totals {
-    /// Adds another worker's totals.
-    pub fn merge(&mut self, o: &Totals) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.decode_errors += o.decode_errors;
-        self.flows += o.flows;
-        for (a, b) in self.flows_ended.iter_mut().zip(o.flows_ended) {
-            *a += b;
-        }
-        for (a, b) in self.protocols.iter_mut().zip(o.protocols) {
-            *a += b;
-        }
-        for (a, b) in self.flows_by_protocol.iter_mut().zip(o.flows_by_protocol) {
-            *a += b;
-        }
-        self.first_ts = match (self.first_ts, o.first_ts) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_ts = self.last_ts.max(o.last_ts);
-    }
-}
-
 /// What a pipeline needs besides its config: where top talkers go.
 #[derive(Clone)]
 pub struct PipelineOptions {
@@ -346,11 +322,6 @@ impl Pipeline {
     /// Totals up to the last [`Pipeline::flush`].
     pub fn totals(&self) -> &Totals {
         &self.totals
-    }
-
-    /// Flows currently in the table.
-    pub fn active_flows(&self) -> usize {
-        self.flows.len()
     }
 }
 

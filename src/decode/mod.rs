@@ -548,8 +548,18 @@ pub const MAX_VLAN_TAGS: usize = 8;
 /// For link types without an Ethernet type (raw IP, NULL, NFLOG, MPLS and PPP payloads) the
 /// equivalent value (0x0800 or 0x86dd) is recorded, so a bad IP header reads the same
 /// whatever the framing.
+// Inline, with the summary written field by field: copying `Decoded::EMPTY` in and the
+// result out were two ~200-byte `memcpy` calls per frame.
+#[inline]
 pub fn decode_frame(link: LinkType, data: &[u8]) -> Decoded<'_> {
-    let mut out = Decoded::EMPTY;
+    let mut out = Decoded {
+        vlan: None,
+        inner_vlan: None,
+        network: Network::Other { ethertype: 0 },
+        transport: Transport::None,
+        dns: None,
+        error: None,
+    };
     let result = match link {
         LinkType::Ethernet => ethernet::decode(data, &mut out),
         LinkType::Null => null::decode_null(data, &mut out),

@@ -8,7 +8,7 @@
 //! - The first endpoint is the smaller `(address bytes, port)` pair, so `A→B` and `B→A`
 //!   give equal keys. A packet from the first endpoint to the second is [`Side::Forward`];
 //!   when both endpoints are equal (a LAND packet) every packet is `Forward`.
-//! - Addresses are stored as 16 bytes, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`). A flag
+//! - Addresses are stored as 128-bit values, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`). A flag
 //!   remembers whether both endpoints were IPv4, so a genuine IPv6 packet between mapped
 //!   addresses never shares a key with an IPv4 packet.
 //! - Building a key never fails on hostile input: it only copies fields the decoder already
@@ -46,13 +46,16 @@ impl Side {
 /// A bidirectional 5-tuple: two `(address, port)` endpoints in canonical order plus the IP
 /// protocol number.
 ///
-/// 38 bytes, compared as plain bytes and hashed as three words. For ICMP the "ports" are the
+/// 40 bytes (38 plus padding), compared field by field and hashed as three words. For ICMP the "ports" are the
 /// echo identifier (both ends) or the message type and code; for protocols without ports
 /// both are 0.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    /// Addresses of the first and second endpoint, IPv4 mapped into IPv6.
-    addrs: [[u8; 16]; 2],
+    /// Addresses of the first and second endpoint, IPv4 mapped into IPv6, each as its
+    /// 128-bit big-endian value split into (high, low) halves: built from an `IpAddr` with
+    /// no byte shuffling, ordered like the address bytes, and 8-byte aligned so the record
+    /// layout is unchanged.
+    addrs: [[u64; 2]; 2],
     /// Ports of the first and second endpoint.
     ports: [u16; 2],
     /// IP protocol number (IPv6: the upper-layer next header).
@@ -67,16 +70,26 @@ impl FlowKey {
     /// Mixing an IPv4 and an IPv6 endpoint (which the decoder never produces) yields an IPv6
     /// key whose IPv4 endpoint is shown in its mapped form.
     pub fn new(src: SocketAddr, dst: SocketAddr, protocol: u8) -> (FlowKey, Side) {
-        let is_ipv4 = src.is_ipv4() && dst.is_ipv4();
-        let s = (octets(src.ip()), src.port());
-        let d = (octets(dst.ip()), dst.port());
+        FlowKey::from_parts((src.ip(), src.port()), (dst.ip(), dst.port()), protocol)
+    }
+
+    /// [`FlowKey::new`] from separate addresses and ports, as the decoder gives them.
+    ///
+    /// The order test compares each address as one big-endian `u128` (the same order as
+    /// comparing its 16 bytes one by one) instead of building `SocketAddr`s and comparing
+    /// byte arrays: this runs once per packet.
+    #[inline]
+    fn from_parts(src: (IpAddr, u16), dst: (IpAddr, u16), protocol: u8) -> (FlowKey, Side) {
+        let is_ipv4 = src.0.is_ipv4() && dst.0.is_ipv4();
+        let s = (addr_bits(src.0), src.1);
+        let d = (addr_bits(dst.0), dst.1);
         let (first, second, side) = if s <= d {
             (s, d, Side::Forward)
         } else {
             (d, s, Side::Reverse)
         };
         let key = FlowKey {
-            addrs: [first.0, second.0],
+            addrs: [halves(first.0), halves(second.0)],
             ports: [first.1, second.1],
             protocol,
             is_ipv4,
@@ -92,6 +105,7 @@ impl FlowKey {
     /// ports 0. Returns `None` for non-IP frames, for non-first fragments (they carry no
     /// transport header; this table does not reassemble), and for TCP, UDP, ICMP or `ICMPv6`
     /// packets whose transport header did not decode (their ports are unknown).
+    #[inline]
     pub fn from_decoded(decoded: &Decoded<'_>) -> Option<(FlowKey, Side)> {
         let ip = decoded.ip()?;
         if ip.fragment.is_later() {
@@ -107,9 +121,9 @@ impl FlowKey {
             }
             _ => (0, 0),
         };
-        Some(FlowKey::new(
-            SocketAddr::new(ip.src, src_port),
-            SocketAddr::new(ip.dst, dst_port),
+        Some(FlowKey::from_parts(
+            (ip.src, src_port),
+            (ip.dst, dst_port),
             ip.protocol,
         ))
     }
@@ -147,9 +161,9 @@ impl FlowKey {
         self.is_ipv4
     }
 
-    /// Turns stored bytes back into an address of the key's family.
-    fn ip(&self, bytes: [u8; 16]) -> IpAddr {
-        let v6 = Ipv6Addr::from(bytes);
+    /// Turns a stored address back into an address of the key's family.
+    fn ip(&self, [high, low]: [u64; 2]) -> IpAddr {
+        let v6 = Ipv6Addr::from(u128::from(high) << 64 | u128::from(low));
         match v6.to_ipv4_mapped() {
             Some(v4) if self.is_ipv4 => IpAddr::V4(v4),
             _ => IpAddr::V6(v6),
@@ -158,15 +172,16 @@ impl FlowKey {
 }
 
 /// Hashes every field, as the derived `PartialEq` compares them all, but as two `u128`s and
-/// one `u64` instead of the derive's per-array length prefixes and byte slices: the flow
-/// table hashes once per packet, and this halves the hasher calls.
+/// one `u64` instead of the derive's per-array length prefixes and element-wise writes: the
+/// flow table hashes once per packet, and this halves the hasher calls.
 impl Hash for FlowKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         let [first, second] = self.addrs;
         let [first_port, second_port] = self.ports;
-        state.write_u128(u128::from_ne_bytes(first));
-        state.write_u128(u128::from_ne_bytes(second));
+        let joined = |[high, low]: [u64; 2]| u128::from(high) << 64 | u128::from(low);
+        state.write_u128(joined(first));
+        state.write_u128(joined(second));
         state.write_u64(
             u64::from(first_port)
                 | u64::from(second_port) << 16
@@ -188,12 +203,22 @@ impl fmt::Debug for FlowKey {
     }
 }
 
-/// The 16-byte form of an address: IPv6 as is, IPv4 mapped.
-fn octets(ip: IpAddr) -> [u8; 16] {
+/// An address as the big-endian value of its 16-byte form (IPv6 as is, IPv4 mapped), so
+/// that comparing values compares the bytes in order.
+#[inline]
+fn addr_bits(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(v4.to_bits()),
+        IpAddr::V6(v6) => v6.to_bits(),
     }
+}
+
+/// The (high, low) halves of a 128-bit value.
+#[inline]
+fn halves(v: u128) -> [u64; 2] {
+    // Truncation is the point: the two halves.
+    #[allow(clippy::cast_possible_truncation)]
+    [(v >> 64) as u64, v as u64]
 }
 
 /// The pseudo-ports of an ICMP message: the echo identifier twice, else (type, code).
@@ -465,5 +490,37 @@ mod tests {
             format!("{k:?}"),
             "FlowKey(proto 17, 10.0.0.1:1 <-> 10.0.0.2:2)"
         );
+    }
+
+    #[test]
+    fn issue_2_first_endpoint_is_the_smaller_in_byte_order() {
+        // Pairs that differ only in the first byte, only in the last, in both (in opposite
+        // directions), and only in the port: the first endpoint must be the one whose
+        // (16 address bytes, port) sorts first, byte by byte.
+        let pairs = [
+            ("10.0.0.1:7", "11.0.0.0:7"),
+            ("10.0.0.1:7", "10.0.0.2:7"),
+            ("10.0.0.255:7", "11.0.0.0:7"),
+            ("10.0.0.1:9", "10.0.0.1:8"),
+            ("[2001:db8::ff]:1", "[2001:db9::1]:1"),
+            ("[fe80::1]:1", "[2001:db8::2]:1"),
+            ("[::1]:65535", "[::1]:0"),
+        ];
+        for (a, b) in pairs {
+            let (a, b) = (sock(a), sock(b));
+            let bytes = |s: SocketAddr| {
+                let octets = match s.ip() {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                    IpAddr::V6(v6) => v6.octets(),
+                };
+                (octets, s.port())
+            };
+            let smaller = if bytes(a) <= bytes(b) { a } else { b };
+            for (src, dst) in [(a, b), (b, a)] {
+                let (key, side) = FlowKey::new(src, dst, 6);
+                assert_eq!(key.first(), smaller, "{src} -> {dst}");
+                assert_eq!(side == Side::Forward, src == smaller, "{src} -> {dst}");
+            }
+        }
     }
 }

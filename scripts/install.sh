@@ -9,6 +9,7 @@
 #   /usr/lib/sysctl.d/60-netwarden.conf            net.core.rmem_max for the capture buffers
 #   /etc/netwarden/netwarden.toml                  the config, only if none exists yet
 #   /etc/netwarden/rules.d/*.toml                  detection rules, likewise
+#   /etc/netwarden/blocklist.txt                   the blocklist (empty), likewise
 #   /usr/share/netwarden/dashboards/               Grafana dashboards and provisioning,
 #                                                  Prometheus rules and scrape example,
 #                                                  Alertmanager example
@@ -54,6 +55,13 @@ if [[ -e "$dest/etc/netwarden/netwarden.toml" ]]; then
     echo "kept existing /etc/netwarden/netwarden.toml (new defaults in netwarden.toml.dist)"
 else
     install -m 0644 config/netwarden.toml "$dest/etc/netwarden/netwarden.toml"
+fi
+
+# The blocklist (rules.d/blocklist.toml reads it): the operator's list, never overwritten.
+if [[ -e "$dest/etc/netwarden/blocklist.txt" ]]; then
+    install -m 0644 config/blocklist.txt "$dest/etc/netwarden/blocklist.txt.dist"
+else
+    install -m 0644 config/blocklist.txt "$dest/etc/netwarden/blocklist.txt"
 fi
 
 # Detection rules (rules_dir = "rules.d" beside the config): same rule, never overwrite.

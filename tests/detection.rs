@@ -66,6 +66,47 @@ fn issue_3_benign_captures_raise_nothing_at_warning_or_above() {
 }
 
 #[test]
+fn issue_3_blocklist_rule_flags_listed_addresses_in_captures() {
+    let out = rules_test(&rules_file("blocklist.toml"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("3 cases, 3 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn issue_3_a_bad_blocklist_line_fails_the_run_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "# ok\n192.0.2.1\nnot-an-address\n").unwrap();
+    let config = dir.path().join("netwarden.toml");
+    std::fs::write(
+        &config,
+        "[[rules]]\nname = \"listed\"\nkind = \"blocklist\"\nseverity = \"warning\"\nfiles = [\"list.txt\"]\n",
+    )
+    .unwrap();
+    let pcap = pcaps_dir().join("attacks/stopddos_amp.UDP.isakmp.pcap");
+    let out = netwarden()
+        .args(["replay", "--json", "--config"])
+        .arg(&config)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: invalid CIDR `not-an-address`",
+            list.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn issue_3_rules_test_fails_with_a_readable_diff() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wrong.toml");
@@ -170,7 +211,7 @@ fn issue_3_synthetic_attacks_alert_within_the_latency_budget() {
     assert_eq!(replay_json(&[&pcap], &[])["alerts"], summary["alerts"]);
 
     for (scenario, rule) in [("udp-flood", "udp_flood"), ("icmp-flood", "icmp_flood")] {
-        let (pcap, truth) = generate(dir.path(), scenario, &[]);
+        let (pcap, truth) = generate(dir.path(), scenario, &["--sources", "3"]);
         let summary = replay_json(&[&pcap], &[]);
         let victim = truth["victim"].as_str().unwrap();
         let l = latency(
@@ -180,6 +221,15 @@ fn issue_3_synthetic_attacks_alert_within_the_latency_budget() {
             ns(&truth, "attack_start_ns"),
         );
         assert!((0.0..=2.0).contains(&l), "{rule} after {l}s");
+        // Large packets to random ports are a flood, not a port scan.
+        assert!(
+            !summary["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["kind"] == "port_scan" || a["kind"] == "host_sweep"),
+            "a {scenario} is not a scan: {summary}"
+        );
     }
 
     let (pcap, truth) = generate(dir.path(), "dns-amplification", &[]);

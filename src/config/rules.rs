@@ -3,12 +3,15 @@
 //! Owns the serde schema of a rule ([`RuleConfig`]: common fields plus the parameters of
 //! each kind, flat so `deny_unknown_fields` still catches typos), of a host group
 //! ([`HostGroupConfig`]) and of a file in the `rules_dir` folder ([`RulesFile`]), and the
-//! semantic checks ([`validate_rules`]), which report every problem with its key.
+//! semantic checks ([`validate_rules`]), which report every problem with its key, and
+//! the resolution of `blocklist` file paths against the config's folder
+//! ([`resolve_rule_paths`]).
 //!
-//! Does not own: the runtime rule set (`crate::detect::RuleSet` is built from these) or
-//! reading the rule files (`super::load`).
+//! Does not own: the runtime rule set (`crate::detect::RuleSet` is built from these, and
+//! reads the blocklist files) or reading the rule files (`super::load`).
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +44,8 @@ pub enum RuleKind {
     /// A rate per destination host above its learned baseline (EWMA of level and
     /// variance) by `k` standard deviations and above `threshold`.
     Baseline,
+    /// Traffic to or from an address or CIDR listed in files or inline.
+    Blocklist,
 }
 
 impl RuleKind {
@@ -54,6 +59,7 @@ impl RuleKind {
             RuleKind::DnsAmplification => "dns_amplification",
             RuleKind::DnsTunnel => "dns_tunnel",
             RuleKind::Baseline => "baseline",
+            RuleKind::Blocklist => "blocklist",
         }
     }
 }
@@ -119,6 +125,19 @@ pub enum VolumeDirection {
     Internal,
 }
 
+/// What a `volume` or `baseline` rule keys its alerts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeKey {
+    /// One alert per destination host (`dst`).
+    #[default]
+    Host,
+    /// One alert per protected network (`network`): the destination's network for
+    /// inbound and internal traffic, the source's for outbound; with a host-group scope,
+    /// the group as a whole.
+    Network,
+}
+
 /// One detection rule.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -137,8 +156,9 @@ pub struct RuleConfig {
     /// per second for `volume`, `syn_flood`, `dns_amplification` and `baseline` (where it
     /// is the absolute floor under the learned bound); distinct ports or
     /// hosts in the window for `port_scan` and `host_sweep`; suspicious queries in the
-    /// window for `dns_tunnel`.
-    pub threshold: f64,
+    /// window for `dns_tunnel`; packets in the window for `blocklist`. Required for every
+    /// kind but `blocklist` (default 1: any packet).
+    pub threshold: Option<f64>,
     /// Packet-time window the value is measured over. Rates are divided by at least the
     /// whole window, so a partly filled window under-estimates rather than spikes.
     #[serde(default = "default_window")]
@@ -174,6 +194,9 @@ pub struct RuleConfig {
     pub protocol: Option<VolumeProtocol>,
     /// `volume`, `baseline`: `any`, `inbound`, `outbound` or `internal` (default `any`).
     pub direction: Option<VolumeDirection>,
+    /// `volume`, `baseline`: `host` (one alert per destination host) or `network` (one
+    /// per protected network or host group; default `host`).
+    pub key: Option<VolumeKey>,
     /// `baseline`: standard deviations above the learned level (default 3).
     pub k: Option<f64>,
     /// `baseline`: EWMA weight of each new window, 0 to 1 (default 0.1).
@@ -190,6 +213,11 @@ pub struct RuleConfig {
     /// `port_scan`, `host_sweep`: most answered probes per probe still called a scan
     /// (default 0.5).
     pub max_answered_ratio: Option<f64>,
+    /// `port_scan`, `host_sweep`: largest mean wire size, in bytes, of the probes still
+    /// called a scan (default 256). Scanners send small probes (nmap and masscan about
+    /// 60 bytes); a flood of large packets to random ports or hosts is a flood, left to
+    /// the `volume` rules.
+    pub max_probe_bytes: Option<u32>,
     /// `dns_amplification`: fewest distinct reflectors (default 2).
     pub min_reflectors: Option<u64>,
     /// `dns_amplification`: smallest DNS message counted, bytes (default 512).
@@ -200,6 +228,24 @@ pub struct RuleConfig {
     /// `dns_tunnel`: lowest character entropy (bits per character) of the labels below
     /// the registered domain that makes a query suspicious (default 3.0).
     pub min_entropy: Option<f64>,
+    /// `blocklist`: files of addresses and CIDRs, one per line, `#` comments. Relative
+    /// paths are relative to the main config file's folder; loading makes them absolute.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// `blocklist`: addresses and CIDRs listed inline.
+    #[serde(default)]
+    pub entries: Vec<Cidr>,
+    /// `blocklist`: the age beyond which a list file counts as stale (read by the
+    /// self-monitoring, not by the rule).
+    pub max_age: Option<HumanDuration>,
+}
+
+impl RuleConfig {
+    /// The threshold, with the `blocklist` default of 1 (validation makes it present for
+    /// every other kind).
+    pub fn threshold(&self) -> f64 {
+        self.threshold.unwrap_or(1.0)
+    }
 }
 
 fn default_scope() -> String {
@@ -286,10 +332,24 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
             ),
         );
     }
-    if !(r.threshold.is_finite() && r.threshold > 0.0) {
-        bad(
+    match r.threshold {
+        None if r.kind != RuleKind::Blocklist => bad(
+            "rules.threshold",
+            format!(
+                "rule `{name}`: threshold is required for kind `{}`",
+                r.kind.as_str()
+            ),
+        ),
+        Some(t) if !(t.is_finite() && t > 0.0) => bad(
             "rules.threshold",
             format!("rule `{name}`: threshold must be a positive number"),
+        ),
+        _ => {}
+    }
+    if r.kind == RuleKind::Blocklist && r.files.is_empty() && r.entries.is_empty() {
+        bad(
+            "rules.files",
+            format!("rule `{name}`: a blocklist needs `files` or `entries`"),
         );
     }
     if r.window.0.as_millis() < 1000 || r.window.0.as_secs() > 3600 {
@@ -312,6 +372,12 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
             );
         }
     }
+    validate_parameters(r, bad);
+}
+
+/// Checks the kind-specific parameters of `r`: values in range, and none of another kind.
+fn validate_parameters(r: &RuleConfig, bad: &mut impl FnMut(&str, String)) {
+    let name = &r.name;
     let ratio_ok = |v: Option<f64>| v.is_none_or(|v| (0.0..=1.0).contains(&v));
     if !ratio_ok(r.max_completion_ratio) || !ratio_ok(r.max_answered_ratio) {
         bad(
@@ -320,19 +386,21 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
         );
     }
     let allowed: &[&str] = match r.kind {
-        RuleKind::Volume => &["metric", "protocol", "direction"],
+        RuleKind::Volume => &["metric", "protocol", "direction", "key"],
         RuleKind::SynFlood => &["max_completion_ratio", "max_ports"],
-        RuleKind::PortScan | RuleKind::HostSweep => &["max_answered_ratio"],
+        RuleKind::PortScan | RuleKind::HostSweep => &["max_answered_ratio", "max_probe_bytes"],
         RuleKind::DnsAmplification => &["min_reflectors", "min_response_bytes"],
         RuleKind::DnsTunnel => &["min_label_len", "min_entropy"],
         RuleKind::Baseline => &[
             "metric",
             "protocol",
             "direction",
+            "key",
             "k",
             "alpha",
             "min_windows",
         ],
+        RuleKind::Blocklist => &["files", "entries", "max_age"],
     };
     let bad_alpha = r.alpha.is_some_and(|a| a.is_nan() || a <= 0.0 || a > 1.0);
     if bad_alpha || r.k.is_some_and(|k| k.is_nan() || k <= 0.0) {
@@ -348,6 +416,7 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
         ("max_completion_ratio", r.max_completion_ratio.is_some()),
         ("max_ports", r.max_ports.is_some()),
         ("max_answered_ratio", r.max_answered_ratio.is_some()),
+        ("max_probe_bytes", r.max_probe_bytes.is_some()),
         ("min_reflectors", r.min_reflectors.is_some()),
         ("min_response_bytes", r.min_response_bytes.is_some()),
         ("min_label_len", r.min_label_len.is_some()),
@@ -355,6 +424,10 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
         ("k", r.k.is_some()),
         ("alpha", r.alpha.is_some()),
         ("min_windows", r.min_windows.is_some()),
+        ("key", r.key.is_some()),
+        ("files", !r.files.is_empty()),
+        ("entries", !r.entries.is_empty()),
+        ("max_age", r.max_age.is_some()),
     ];
     for (field, set) in present {
         if set && !allowed.contains(&field) {
@@ -365,6 +438,25 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut impl FnMut(&s
                     r.kind.as_str()
                 ),
             );
+        }
+    }
+}
+
+/// Makes every relative `blocklist` file path absolute, relative to `base` (the main
+/// config file's folder; made absolute against the working directory first).
+pub(super) fn resolve_rule_paths(rules: &mut [RuleConfig], base: &Path) {
+    // `Path::parent` of a bare file name is the empty path, which `absolute` refuses.
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+    for r in rules {
+        for f in &mut r.files {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
         }
     }
 }
@@ -477,6 +569,101 @@ labels = { team = "noc" }
             .map(|r| r.kind.as_str())
             .collect();
         assert_eq!(kinds.len(), 7, "{kinds:?}");
+    }
+
+    #[test]
+    fn issue_3_threshold_is_required_except_for_blocklists_which_need_a_list() {
+        let src = r#"
+[[rules]]
+name = "flood"
+kind = "volume"
+severity = "warning"
+
+[[rules]]
+name = "listed"
+kind = "blocklist"
+severity = "warning"
+
+[[rules]]
+name = "listed_inline"
+kind = "blocklist"
+severity = "warning"
+entries = ["203.0.113.0/24", "2001:db8::1"]
+max_age = "7d"
+"#;
+        let got = problems(src);
+        let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["rules.threshold", "rules.files"], "{got:?}");
+        assert!(got[0].1.contains("required for kind `volume`"), "{got:?}");
+        let file: RulesFile = toml::from_str(src).unwrap();
+        assert!((file.rules[1].threshold() - 1.0).abs() < f64::EPSILON);
+        assert_eq!(
+            file.rules[2].max_age,
+            Some(HumanDuration::secs(7 * 24 * 3600))
+        );
+    }
+
+    #[test]
+    fn issue_3_key_applies_to_volume_and_baseline_and_list_fields_to_blocklists() {
+        let src = r#"
+[[rules]]
+name = "net_flood"
+kind = "volume"
+severity = "warning"
+threshold = 5
+key = "network"
+
+[[rules]]
+name = "scan"
+kind = "port_scan"
+severity = "warning"
+threshold = 5
+key = "host"
+files = ["x.txt"]
+"#;
+        let keys: Vec<String> = problems(src).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["rules.key", "rules.files"]);
+        let bad_entry = "[[rules]]\nname = \"l\"\nkind = \"blocklist\"\nseverity = \"info\"\nentries = [\"300.1.1.1\"]\n";
+        let err = toml::from_str::<RulesFile>(bad_entry)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid CIDR `300.1.1.1`"), "{err}");
+    }
+
+    #[test]
+    fn issue_3_blocklist_files_are_made_absolute_relative_to_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("netwarden.toml");
+        std::fs::write(
+            &config,
+            "[[rules]]\nname = \"a\"\nkind = \"blocklist\"\nseverity = \"info\"\nfiles = [\"blocklist.txt\", \"/srv/lists/b.txt\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("rules.d")).unwrap();
+        std::fs::write(
+            dir.path().join("rules.d/b.toml"),
+            "[[rules]]\nname = \"b\"\nkind = \"blocklist\"\nseverity = \"info\"\nfiles = [\"lists/c.txt\"]\n",
+        )
+        .unwrap();
+        let loaded = super::super::load(Some(&config)).unwrap();
+        let files: Vec<&Path> = loaded
+            .config
+            .rules
+            .iter()
+            .flat_map(|r| r.files.iter().map(PathBuf::as_path))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                dir.path().join("blocklist.txt").as_path(),
+                Path::new("/srv/lists/b.txt"),
+                dir.path().join("lists/c.txt").as_path(),
+            ]
+        );
+        let mut rules = loaded.config.rules.clone();
+        rules[0].files = vec![PathBuf::from("x.txt")];
+        resolve_rule_paths(&mut rules, Path::new(""));
+        assert!(rules[0].files[0].is_absolute(), "{:?}", rules[0].files);
     }
 
     #[test]

@@ -152,6 +152,37 @@ impl Lifecycle {
         outcome
     }
 
+    /// Ends every alert at `now` because its rule went away (removed, or its kind changed
+    /// by a reload): firing alerts resolve (emitted unless the rule is in shadow mode),
+    /// pending ones are dropped.
+    pub fn resolve_all(
+        &mut self,
+        now: Timestamp,
+        rule: &Rule,
+        emit: &mut dyn FnMut(Alert),
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        for (key, a) in std::mem::take(&mut self.alerts) {
+            if !a.firing {
+                continue;
+            }
+            outcome.resolved += 1;
+            if !rule.shadow {
+                emit(rule.alert(
+                    &key,
+                    AlertState::Resolved,
+                    now,
+                    a.since,
+                    a.last_seen,
+                    a.value,
+                    a.contributors,
+                    a.port,
+                ));
+            }
+        }
+        outcome
+    }
+
     /// Keys refused since the last call because the rule already tracked
     /// `MAX_ALERTS_PER_RULE` alerts.
     pub fn take_dropped(&mut self) -> u64 {

@@ -1,9 +1,10 @@
 //! Detection: rules evaluated on the packet clock, turning traffic into alerts.
 //!
-//! Owns the runtime rule set ([`RuleSet`], built once from the config and shared as an
-//! `Arc`, so a reload can swap it), the per-worker [`Detector`] (one state per rule, kept
-//! by rule name), the per-packet [`PacketView`] the pipeline hands it, and the alert keys.
-//! Each rule family lives in `rules/`; bounded sketches in [`sketch`]; the pending →
+//! Owns the runtime rule set ([`RuleSet`], built from the config, reading `blocklist`
+//! files, and shared as an `Arc`, so a reload can swap it), the per-worker [`Detector`]
+//! (one state per rule, kept by rule name across reloads), the per-packet [`PacketView`]
+//! the pipeline hands it, and the alert keys. Each rule family lives in `rules/`; bounded
+//! sketches in [`sketch`]; the blocklist's address ranges in [`addr_set`]; the pending →
 //! firing → resolved state machine in [`lifecycle`].
 //!
 //! Does not own: decoding, flows (the pipeline passes their outcome in the view), or
@@ -18,8 +19,23 @@
 //!   per key over its window, the lifecycle turns crossings into transitions, and windows
 //!   that are complete restart (a `baseline` rule first folds them into its learned level). Allocation happens here only (alert records).
 //! - Time is only the packet clock, so a replay at any speed gives the same alerts.
-//! - Warm-up: alerts of a rule are held for its `warmup` after the first packet and after
-//!   a gap in the capture longer than [`CAPTURE_GAP`]; accumulators restart after a gap.
+//! - Warm-up: alerts of a rule are held for its `warmup` after the first packet, after
+//!   a gap in the capture longer than [`CAPTURE_GAP`] (accumulators restart) and after a
+//!   reload that added or changed the rule.
+//!
+//! # Hot reload
+//! A new rule set reaches a worker's detector through the channel given to
+//! [`Detector::with_updates`]; [`Detector::tick`] applies the newest one waiting
+//! ([`Detector::reload`]), matching rules by name:
+//! - same config: everything is kept (accumulators, pending and firing alerts, metric
+//!   handles); the state takes the new rule, so a blocklist whose file changed sees the
+//!   new addresses at once;
+//! - same kind, other parameters: fresh accumulators, alerts kept (a firing alert goes
+//!   on, and resolves as usual if the new condition no longer holds), held for `warmup`;
+//! - new rule (or same name, other kind or shadow mode switched): fresh, held for
+//!   `warmup`;
+//! - removed rule (or the old rule of another kind or shadow mode): its firing alerts
+//!   resolve now and its share of the firing gauge goes.
 //!
 //! # Limitation: several workers
 //! With `workers_per_interface > 1` each worker sees a share of the traffic (PACKET_FANOUT
@@ -28,26 +44,30 @@
 //! sees only part of its rate, so thresholds act per worker. Merging worker summaries
 //! centrally is left to a later issue.
 
+pub mod addr_set;
 pub mod lifecycle;
 mod rules;
 pub mod sketch;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
 use crate::alert::{Alert, AlertOutput, AlertState, Contributor, Severity};
-use crate::config::{Config, RuleConfig, RuleKind};
+use crate::config::{Config, ConfigError, ConfigErrors, RuleConfig, RuleKind, VolumeKey};
 use crate::decode::{
     ArpRepr, Decoded, DnsRepr, IcmpRepr, IpRepr, TcpFlags, Transport, ip_protocol,
 };
 use crate::flow::FlowUpdate;
 use crate::networks::{Direction, Placement};
-use crate::telemetry::DetectionMetrics;
+use crate::telemetry::{DetectionMetricVecs, RuleMetrics};
 use crate::timestamp::Timestamp;
+use addr_set::AddrSet;
 use lifecycle::Lifecycle;
 use rules::RuleState;
 
@@ -201,13 +221,19 @@ fn icmp_probe(v: &PacketView<'_>, icmp: &IcmpRepr) -> Option<Probe> {
     if unreachable {
         let q = icmp.quoted?;
         // Protocol and port unreachable (codes 2 and 3) come from the probed host itself.
-        // If its address differs from the quoted destination, the probe went through NAT
-        // and the outer addresses are the ones seen here.
         let from_target = matches!(icmp.code, 2 | 3) && v.protocol == ip_protocol::ICMP;
-        let (scanner, target) = if from_target && v.src != q.dst {
+        let (scanner, target) = if v.dst == q.src {
+            // The error goes back to the sender of the packet it quotes.
+            (q.src, if from_target { v.src } else { q.dst })
+        } else if from_target && v.src != q.dst {
+            // Neither outer address is in the quote: the probe went through NAT both
+            // ways, and the outer addresses are the ones seen here.
             (v.dst, v.src)
         } else {
-            (q.src, q.dst)
+            // An error addressed to someone other than the sender it quotes (backscatter
+            // of a spoofed source, as amplification victims receive) says nothing about
+            // who probed whom.
+            return None;
         };
         return Some(Probe {
             scanner,
@@ -285,7 +311,8 @@ pub struct AlertKey {
     pub src: Option<IpAddr>,
     /// The victim, or a scan's single target.
     pub dst: Option<IpAddr>,
-    /// A rule-specific discriminator (a tunnel's domain hash), 0 when unused.
+    /// A rule-specific discriminator (a tunnel's domain hash, a network-keyed volume
+    /// rule's network index + 1), 0 when unused.
     pub aux: u64,
 }
 
@@ -364,10 +391,21 @@ pub struct Rule {
     /// The config it came from (kind-specific parameters are read from it once, when
     /// the rule's state is built).
     config: RuleConfig,
+    /// `blocklist`: the addresses of its files and entries.
+    blocklist: Option<Arc<AddrSet>>,
+    /// Protected network names, by index, for a rule keyed by network (else empty).
+    network_names: Vec<String>,
 }
 
 impl Rule {
-    fn from_config(c: &RuleConfig, groups: &[(String, Vec<IpNet>)]) -> Rule {
+    /// The runtime rule of `c`; a `blocklist` rule reads its files, and their problems go
+    /// to `errors`.
+    fn from_config(
+        c: &RuleConfig,
+        groups: &[(String, Vec<IpNet>)],
+        networks: &[String],
+        errors: &mut Vec<ConfigError>,
+    ) -> Rule {
         let scope = match c.scope.as_str() {
             "all" => Scope::All,
             "protected" => Scope::Protected,
@@ -378,12 +416,14 @@ impl Rule {
                     Scope::Group(n.clone(), nets.clone())
                 }),
         };
+        let by_network = matches!(c.kind, RuleKind::Volume | RuleKind::Baseline)
+            && c.key == Some(VolumeKey::Network);
         Rule {
             name: c.name.clone(),
             kind: c.kind,
             scope,
             severity: c.severity,
-            threshold: c.threshold,
+            threshold: c.threshold(),
             window: c.window.0,
             for_: c.for_.0,
             resolve_delay: c.resolve_delay.0,
@@ -393,7 +433,23 @@ impl Rule {
             labels: c.labels.clone(),
             annotations: c.annotations.clone(),
             config: c.clone(),
+            blocklist: (c.kind == RuleKind::Blocklist)
+                .then(|| Arc::new(rules::load_blocklist(c, errors))),
+            network_names: if by_network {
+                networks.to_vec()
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    /// The `network` of an alert: the rule's host group, or the protected network a
+    /// network-keyed rule's key names.
+    fn network(&self, key: &AlertKey) -> Option<String> {
+        self.scope.network().or_else(|| {
+            let index = usize::try_from(key.aux.checked_sub(1)?).ok()?;
+            self.network_names.get(index).cloned()
+        })
     }
 
     /// The alert record of a transition of `key`.
@@ -421,7 +477,7 @@ impl Rule {
             threshold: self.threshold,
             src: key.src,
             dst: key.dst,
-            network: self.scope.network(),
+            network: self.network(key),
             protocol: match self.config.protocol {
                 Some(p) if self.kind == RuleKind::Volume => Some(p.as_str().to_owned()),
                 _ => None,
@@ -487,19 +543,28 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// Builds the rules of a validated config (scopes naming an unknown host group, which
-    /// validation refuses, fall back to `protected`).
-    pub fn build(config: &Config) -> RuleSet {
+    /// validation refuses, fall back to `protected`), reading every `blocklist` file.
+    ///
+    /// # Errors
+    /// Every unreadable blocklist file and every bad line in one, each naming its file
+    /// (and line).
+    pub fn build(config: &Config) -> Result<RuleSet, ConfigErrors> {
         let groups: Vec<(String, Vec<IpNet>)> = config
             .host_groups
             .iter()
             .map(|g| (g.name.clone(), g.cidrs.iter().map(|c| c.0).collect()))
             .collect();
-        RuleSet {
-            rules: config
-                .rules
-                .iter()
-                .map(|r| Rule::from_config(r, &groups))
-                .collect(),
+        let networks: Vec<String> = config.networks.iter().map(|n| n.name.clone()).collect();
+        let mut errors = Vec::new();
+        let rules = config
+            .rules
+            .iter()
+            .map(|r| Rule::from_config(r, &groups, &networks, &mut errors))
+            .collect();
+        if errors.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(ConfigErrors(errors))
         }
     }
 
@@ -508,13 +573,17 @@ impl RuleSet {
         &self.rules
     }
 
-    /// (rule name, severity) of every rule, in order: the labels
-    /// `DetectionMetricVecs::for_rules` resolves for a detector.
-    pub fn metric_labels(&self) -> Vec<(String, &'static str)> {
-        self.rules
+    /// Every file the rules read (blocklists), sorted and without duplicates: what a
+    /// reloader watches besides the config.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self
+            .rules
             .iter()
-            .map(|r| (r.name.clone(), r.severity.as_str()))
-            .collect()
+            .flat_map(|r| r.config.files.iter().cloned())
+            .collect();
+        files.sort();
+        files.dedup();
+        files
     }
 }
 
@@ -525,6 +594,42 @@ struct Running {
     lifecycle: Lifecycle,
     window_start: Option<Timestamp>,
     hold_until: Timestamp,
+    /// This rule's metric handles in this detector (with [`Detector::with_metrics`]).
+    metrics: Option<RuleMetrics>,
+    /// The packet features (`rules::need` bits) without which neither the scope nor the
+    /// state would take a packet: checked first, so most rules skip most packets at the
+    /// cost of one mask test.
+    needs: u32,
+    /// The scope is a host group, whose prefixes are checked per packet after `needs`.
+    grouped: bool,
+}
+
+impl Running {
+    /// Fresh state for `rule` (tables allocated now).
+    fn new(rule: &Rule) -> Running {
+        let mut r = Running {
+            state: RuleState::new(rule, &rule.config),
+            rule: rule.clone(),
+            lifecycle: Lifecycle::default(),
+            window_start: None,
+            hold_until: Timestamp::ZERO,
+            metrics: None,
+            needs: 0,
+            grouped: false,
+        };
+        r.refresh_needs();
+        r
+    }
+
+    /// Recomputes `needs` and `grouped` from the rule and its state.
+    fn refresh_needs(&mut self) {
+        let scope = match self.rule.scope {
+            Scope::Protected => rules::need::PROTECTED,
+            Scope::All | Scope::Group(..) => 0,
+        };
+        self.needs = scope | self.state.needs();
+        self.grouped = matches!(self.rule.scope, Scope::Group(..));
+    }
 }
 
 /// One worker's detection state.
@@ -532,7 +637,8 @@ pub struct Detector {
     rules: Arc<RuleSet>,
     running: Vec<Running>,
     alerts: Box<dyn AlertOutput>,
-    metrics: Option<DetectionMetrics>,
+    metrics: Option<DetectionMetricVecs>,
+    updates: Option<Receiver<Arc<RuleSet>>>,
     last_packet: Option<Timestamp>,
 }
 
@@ -540,31 +646,141 @@ impl Detector {
     /// A detector for `rules`, sending transitions to `alerts`. Allocates every rule's
     /// tables now.
     pub fn new(rules: Arc<RuleSet>, alerts: Box<dyn AlertOutput>) -> Detector {
-        let running = rules
-            .rules
-            .iter()
-            .map(|r| Running {
-                state: RuleState::new(r, &r.config),
-                rule: r.clone(),
-                lifecycle: Lifecycle::default(),
-                window_start: None,
-                hold_until: Timestamp::ZERO,
-            })
-            .collect();
+        let running = rules.rules.iter().map(Running::new).collect();
         Detector {
             rules,
             running,
             alerts,
             metrics: None,
+            updates: None,
             last_packet: None,
         }
     }
 
-    /// Exports per-rule figures to `metrics` (label handles resolved by the caller).
+    /// Exports per-rule figures to `metrics`: handles of every rule are resolved now, and
+    /// for the rules a reload adds or changes when it applies.
     #[must_use]
-    pub fn with_metrics(mut self, metrics: DetectionMetrics) -> Detector {
+    pub fn with_metrics(mut self, metrics: DetectionMetricVecs) -> Detector {
+        for r in &mut self.running {
+            r.metrics = Some(metrics.rule(&r.rule.name, r.rule.severity.as_str()));
+        }
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Takes new rule sets from `updates`: [`Detector::tick`] applies the newest one
+    /// waiting. A closed channel just stops updates.
+    #[must_use]
+    pub fn with_updates(mut self, updates: Receiver<Arc<RuleSet>>) -> Detector {
+        self.updates = Some(updates);
+        self
+    }
+
+    /// Runs `rules` from `now` on (packet clock), keeping the state of unchanged rules
+    /// (see the module doc, "Hot reload"). Resolved transitions of removed rules go out
+    /// now.
+    pub fn reload(&mut self, rules: Arc<RuleSet>, now: Timestamp) {
+        let mut old: Vec<Option<Running>> = std::mem::take(&mut self.running)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // Before the first packet, `observe` starts windows and warm-up of every rule.
+        let started = self.last_packet.is_some();
+        let fresh = |rule: &Rule| {
+            let mut r = Running::new(rule);
+            if started {
+                r.window_start = Some(now);
+                r.hold_until = now.saturating_add(rule.warmup);
+            }
+            r
+        };
+        let mut running = Vec::with_capacity(rules.rules.len());
+        for rule in &rules.rules {
+            let previous = old
+                .iter_mut()
+                .find(|o| o.as_ref().is_some_and(|o| o.rule.name == rule.name))
+                .and_then(Option::take);
+            let r = match previous {
+                Some(mut r) if r.rule.config == rule.config => {
+                    r.state.adopt(rule);
+                    r.rule = rule.clone();
+                    r.refresh_needs();
+                    r
+                }
+                // A shadow rule's alerts were never sent, a live rule's were: switching
+                // between the two ends the old alerts as a removal does. So does a new
+                // severity or new labels: receivers tell alerts apart by their labels, so
+                // the old alert must end rather than linger under its old labels.
+                Some(r)
+                    if r.rule.kind == rule.kind
+                        && r.rule.shadow == rule.shadow
+                        && r.rule.severity == rule.severity
+                        && r.rule.labels == rule.labels =>
+                {
+                    let mut changed = fresh(rule);
+                    changed.lifecycle = r.lifecycle;
+                    changed.metrics = r.metrics;
+                    changed
+                }
+                other => {
+                    if let Some(gone) = other {
+                        self.retire(gone, now);
+                    }
+                    let mut added = fresh(rule);
+                    self.swap_metrics(&mut added);
+                    added
+                }
+            };
+            running.push(r);
+        }
+        for gone in old.into_iter().flatten() {
+            self.retire(gone, now);
+        }
+        self.running = running;
+        self.rules = rules;
+    }
+
+    /// Gives a new rule its own metric handles, giving back the old ones' share of the
+    /// gauges.
+    fn swap_metrics(&self, r: &mut Running) {
+        if let Some(old) = r.metrics.take() {
+            old.retire();
+        }
+        r.metrics = self
+            .metrics
+            .as_ref()
+            .map(|m| m.rule(&r.rule.name, r.rule.severity.as_str()));
+    }
+
+    /// Ends a rule that a reload removed: its firing alerts resolve at `now`.
+    fn retire(&mut self, mut gone: Running, now: Timestamp) {
+        let alerts = &mut self.alerts;
+        gone.lifecycle
+            .resolve_all(now, &gone.rule, &mut |a| alerts.emit(a));
+        if let Some(m) = gone.metrics {
+            m.retire();
+        }
+    }
+
+    /// Applies the newest rule set waiting in the updates channel, if any.
+    fn apply_updates(&mut self, now: Timestamp) {
+        let Some(updates) = &self.updates else {
+            return;
+        };
+        let mut newest = None;
+        loop {
+            match updates.try_recv() {
+                Ok(rules) => newest = Some(rules),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.updates = None;
+                    break;
+                }
+            }
+        }
+        if let Some(rules) = newest {
+            self.reload(rules, now);
+        }
     }
 
     /// The rule set this detector runs.
@@ -588,15 +804,19 @@ impl Detector {
             }
         }
         self.last_packet = Some(self.last_packet.map_or(p.ts, |l| l.max(p.ts)));
+        let features = rules::features(p);
+        let mut hashes = rules::Hashes::default();
         for r in &mut self.running {
-            if r.rule.scope.admits(p) {
-                r.state.observe(p);
+            if features & r.needs == r.needs && (!r.grouped || r.rule.scope.admits(p)) {
+                r.state.observe(p, &mut hashes);
             }
         }
     }
 
-    /// Evaluates every rule at `now` (packet clock); complete windows restart.
+    /// Applies a rule set waiting in the updates channel, then evaluates every rule at
+    /// `now` (packet clock); complete windows restart.
     pub fn tick(&mut self, now: Timestamp) {
+        self.apply_updates(now);
         self.evaluate(now, false);
     }
 
@@ -608,7 +828,7 @@ impl Detector {
     fn evaluate(&mut self, now: Timestamp, last: bool) {
         let alerts = &mut self.alerts;
         let mut emit = |a: Alert| alerts.emit(a);
-        for (i, r) in self.running.iter_mut().enumerate() {
+        for r in &mut self.running {
             let started = Instant::now();
             let start = *r.window_start.get_or_insert(now);
             let elapsed = now.saturating_since(start);
@@ -622,7 +842,7 @@ impl Detector {
                 r.state.roll(elapsed, r.rule.window);
                 r.window_start = Some(now);
             }
-            if let Some(m) = self.metrics.as_mut().and_then(|m| m.rule(i)) {
+            if let Some(m) = r.metrics.as_mut() {
                 m.record(
                     outcome.fired,
                     r.rule.shadow,

@@ -23,6 +23,23 @@ const HLL_REGISTERS: usize = 1 << HLL_BITS;
 /// Entries per [`KeyTable`] bucket.
 const WAYS: usize = 4;
 
+/// `1 / 2^min(r, 31)` for every register value `r`: [`Hll::estimate`] adds these exact
+/// powers of two instead of dividing per register (same terms, same order, same sum).
+const INVERSE_POWERS: [f64; 256] = {
+    let mut t = [0.0; 256];
+    let mut r = 0;
+    while r < 256 {
+        let e: u64 = if r < 31 { r as u64 } else { 31 };
+        // 2^-e built from its exponent bits: exact, and `e` ≤ 31 keeps it normal.
+        #[allow(clippy::indexing_slicing)]
+        {
+            t[r] = f64::from_bits((1023 - e) << 52);
+        }
+        r += 1;
+    }
+    t
+};
+
 /// Finalizer of splitmix64: a fast, well-mixing 64-bit permutation.
 #[inline]
 pub fn mix64(mut x: u64) -> u64 {
@@ -86,10 +103,8 @@ impl Hll {
         let mut sum = 0.0;
         let mut zeros = 0u32;
         for &r in &self.registers {
-            sum += 1.0 / f64::from(1u32 << r.min(31));
-            if r == 0 {
-                zeros += 1;
-            }
+            sum += INVERSE_POWERS.get(usize::from(r)).copied().unwrap_or(0.0);
+            zeros += u32::from(r == 0);
         }
         let raw = 0.709 * m * m / sum;
         if raw <= 2.5 * m && zeros > 0 {
@@ -121,17 +136,25 @@ impl<const N: usize> TopK<N> {
     /// Counts `weight` for `item`.
     #[inline]
     pub fn add(&mut self, item: u128, weight: u64) {
+        // One pass finds the item or, failing that, the first lightest entry (the one a
+        // full list gives up).
         let used = self.items.get_mut(..self.len).unwrap_or_default();
-        if let Some(slot) = used.iter_mut().find(|(i, _)| *i == item) {
-            slot.1 = slot.1.saturating_add(weight);
-            return;
+        let (mut lightest, mut lightest_count) = (0, u64::MAX);
+        for (i, slot) in used.iter_mut().enumerate() {
+            if slot.0 == item {
+                slot.1 = slot.1.saturating_add(weight);
+                return;
+            }
+            if slot.1 < lightest_count {
+                (lightest, lightest_count) = (i, slot.1);
+            }
         }
         if let Some(slot) = self.items.get_mut(self.len) {
             *slot = (item, weight);
             self.len += 1;
             return;
         }
-        if let Some(min) = self.items.iter_mut().min_by_key(|(_, c)| *c) {
+        if let Some(min) = self.items.get_mut(lightest) {
             *min = (item, min.1.saturating_add(weight));
         }
     }
@@ -155,6 +178,8 @@ pub struct KeyTable<K, V> {
     slots: Vec<Option<(K, V)>>,
     buckets: usize,
     evictions: u64,
+    /// Occupied slots (slots fill and empty only through `entry` and `clear`).
+    tracked: usize,
 }
 
 impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
@@ -167,6 +192,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             slots,
             buckets: capacity / WAYS,
             evictions: 0,
+            tracked: 0,
         }
     }
 
@@ -203,9 +229,17 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             });
             if free.is_none() {
                 self.evictions += 1;
+            } else {
+                self.tracked += 1;
             }
-            if let Some(slot) = self.slots.get_mut(start + pos) {
-                *slot = Some((key, V::default()));
+            // An evicted entry is reset in place: no accumulator-sized temporary.
+            match self.slots.get_mut(start + pos) {
+                Some(Some((k, v))) => {
+                    *k = key;
+                    *v = V::default();
+                }
+                Some(slot) => *slot = Some((key, V::default())),
+                None => {}
             }
             pos
         };
@@ -237,7 +271,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
 
     /// Keys tracked now.
     pub fn tracked(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.tracked
     }
 
     /// Entries given up for a heavier or newer key since the last [`KeyTable::take_evictions`].
@@ -250,6 +284,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         for s in &mut self.slots {
             *s = None;
         }
+        self.tracked = 0;
     }
 }
 
@@ -277,6 +312,40 @@ mod tests {
             assert!(err < 0.35, "n={n} estimate={}", h.estimate());
         }
         assert!(Hll::default().estimate() < 0.5);
+    }
+
+    #[test]
+    fn issue_2_hll_estimate_matches_the_per_register_division() {
+        for seed in 0..200u64 {
+            let mut h = Hll::default();
+            for i in 0..seed * 7 {
+                h.insert(mix64(seed << 32 | i));
+            }
+            let (mut sum, mut zeros) = (0.0, 0u32);
+            for &r in &h.registers {
+                sum += 1.0 / f64::from(1u32 << r.min(31));
+                zeros += u32::from(r == 0);
+            }
+            let raw = 0.709 * 64.0 * 64.0 / sum;
+            let want = if raw <= 2.5 * 64.0 && zeros > 0 {
+                64.0 * (64.0 / f64::from(zeros)).ln()
+            } else {
+                raw
+            };
+            assert_eq!(h.estimate().to_bits(), want.to_bits(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn issue_2_full_topk_replaces_its_first_lightest_item() {
+        let mut t = TopK::<3>::default();
+        t.add(1, 5);
+        t.add(2, 2);
+        t.add(3, 2);
+        t.add(4, 1);
+        let items: Vec<u128> = t.sorted().iter().map(|&(i, _)| i).collect();
+        assert_eq!(items, vec![1, 4, 3]);
+        assert_eq!(t.sorted()[1].1, 3);
     }
 
     #[test]

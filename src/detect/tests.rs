@@ -1,12 +1,14 @@
 //! Detector tests: lifecycle (for, resolve delay, shadow, warm-up), probes, templates,
-//! and bounded state under spoofed sources.
+//! bounded state under spoofed sources, the blocklist and network-keyed volume rules, and
+//! hot reload.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::config::{Config, RulesFile};
+use crate::config::{Cidr, Config, NetworkConfig, RulesFile};
 use crate::flow::TcpState;
+use crate::telemetry::Metrics;
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<Alert>>>);
@@ -17,19 +19,31 @@ impl AlertOutput for Shared {
     }
 }
 
-fn detector(rules: &str) -> (Detector, Shared) {
+/// A validated config of `rules` (a rules file's text) with two protected networks,
+/// `lan` (10.0.0.0/16) and `dmz` (10.9.0.0/16).
+fn config(rules: &str) -> Config {
     let file: RulesFile = toml::from_str(rules).unwrap();
+    let net = |name: &str, cidr: &str| NetworkConfig {
+        name: name.to_owned(),
+        cidrs: vec![cidr.parse::<Cidr>().unwrap()],
+    };
     let config = Config {
         rules: file.rules,
         host_groups: file.host_groups,
+        networks: vec![net("lan", "10.0.0.0/16"), net("dmz", "10.9.0.0/16")],
         ..Config::default()
     };
     assert!(config.validate().is_empty(), "{:?}", config.validate());
+    config
+}
+
+fn rule_set(rules: &str) -> Arc<RuleSet> {
+    Arc::new(RuleSet::build(&config(rules)).unwrap())
+}
+
+fn detector(rules: &str) -> (Detector, Shared) {
     let out = Shared::default();
-    (
-        Detector::new(Arc::new(RuleSet::build(&config)), Box::new(out.clone())),
-        out,
-    )
+    (Detector::new(rule_set(rules), Box::new(out.clone())), out)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -311,4 +325,501 @@ min_windows = 5
     flood(&mut d, 0, 3, 100);
     flood(&mut d, 3, 4, 5000);
     assert!(out.0.lock().unwrap().is_empty());
+}
+
+/// Every alert emitted so far.
+fn emitted(out: &Shared) -> Vec<Alert> {
+    out.0.lock().unwrap().clone()
+}
+
+/// A rules file with one blocklist rule reading `file` (absolute) plus inline entries.
+fn blocklist_rules(file: &std::path::Path) -> String {
+    format!(
+        r#"
+[[rules]]
+name = "blocklisted"
+kind = "blocklist"
+scope = "all"
+severity = "warning"
+files = ["{}"]
+entries = ["2001:db8::1"]
+resolve_delay = "5s"
+"#,
+        file.display()
+    )
+}
+
+#[test]
+fn issue_3_blocklist_keys_the_listed_address_by_who_initiated() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad-hosts.txt");
+    std::fs::write(&file, "# test list\n198.51.100.0/24  # a whole range\n").unwrap();
+    let (mut d, out) = detector(&blocklist_rules(&file));
+    // A listed host opens a flow toward us: the alert is about it as the source.
+    d.observe(&udp(0.1, ip("198.51.100.7"), ip("10.0.0.1")));
+    // One of ours opens a flow to a listed IPv6 host, which answers.
+    let mut ask = udp(0.2, ip("2001:db8::99"), ip("2001:db8::1"));
+    ask.dst_port = 443;
+    let mut answer = udp(0.3, ip("2001:db8::1"), ip("2001:db8::99"));
+    answer.src_port = 443;
+    answer.flow = answer.flow.map(|f| FlowUpdate {
+        created: false,
+        is_initiator_side: false,
+        is_first_reply: true,
+        ..f
+    });
+    d.observe(&ask);
+    d.observe(&answer);
+    // Unlisted traffic counts for nothing.
+    d.observe(&udp(0.4, ip("198.51.101.1"), ip("10.0.0.1")));
+    d.tick(secs(1.0));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let by_src = alerts.iter().find(|a| a.src.is_some()).unwrap();
+    assert_eq!(
+        (by_src.kind.as_str(), by_src.src, by_src.dst),
+        ("blocklist", Some(ip("198.51.100.7")), None)
+    );
+    assert!((by_src.value - 1.0).abs() < 1e-9 && (by_src.threshold - 1.0).abs() < 1e-9);
+    let contributor = |a: &Alert, kind: &str| {
+        a.contributors
+            .iter()
+            .find(|c| c.kind == kind)
+            .map(|c| c.value.clone())
+    };
+    assert_eq!(contributor(by_src, "peer").as_deref(), Some("10.0.0.1"));
+    assert_eq!(contributor(by_src, "port").as_deref(), Some("udp/53"));
+    assert_eq!(
+        contributor(by_src, "list").as_deref(),
+        Some("bad-hosts.txt")
+    );
+    let by_dst = alerts.iter().find(|a| a.dst.is_some()).unwrap();
+    assert_eq!((by_dst.src, by_dst.dst), (None, Some(ip("2001:db8::1"))));
+    assert!((by_dst.value - 2.0).abs() < 1e-9, "request and answer");
+    assert_eq!(contributor(by_dst, "port").as_deref(), Some("udp/443"));
+    assert_eq!(contributor(by_dst, "list").as_deref(), Some("inline"));
+}
+
+#[test]
+fn issue_3_blocklist_file_problems_are_config_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("list.txt");
+    std::fs::write(
+        &file,
+        "203.0.113.1\n\n203.0.113.300\n# fine\n2001:db8::/129\n",
+    )
+    .unwrap();
+    let errors = RuleSet::build(&config(&blocklist_rules(&file)))
+        .unwrap_err()
+        .to_string();
+    let shown = file.display().to_string();
+    assert!(
+        errors.contains(&format!("{shown}:3: invalid CIDR `203.0.113.300`")),
+        "{errors}"
+    );
+    assert!(errors.contains(&format!("{shown}:5: ")), "{errors}");
+    assert_eq!(errors.lines().count(), 2, "{errors}");
+    let missing = dir.path().join("missing.txt");
+    let errors = RuleSet::build(&config(&blocklist_rules(&missing)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.starts_with(&missing.display().to_string()) && errors.contains("cannot read"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn issue_3_watched_files_lists_every_blocklist_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    std::fs::write(&a, "").unwrap();
+    std::fs::write(&b, "").unwrap();
+    let rules = format!(
+        "{}\n[[rules]]\nname = \"second\"\nkind = \"blocklist\"\nseverity = \"info\"\nfiles = [\"{}\", \"{}\"]\n",
+        blocklist_rules(&b),
+        a.display(),
+        b.display()
+    );
+    assert_eq!(rule_set(&rules).watched_files(), vec![a, b]);
+    assert!(rule_set(FLOOD).watched_files().is_empty());
+}
+
+#[test]
+fn issue_3_volume_keyed_by_network_sums_its_hosts_and_names_the_network() {
+    let rules = r#"
+[[rules]]
+name = "lan_flood"
+kind = "volume"
+severity = "critical"
+threshold = 150
+key = "network"
+[[rules]]
+name = "host_flood"
+kind = "volume"
+severity = "critical"
+threshold = 150
+"#;
+    let (mut d, out) = detector(rules);
+    for i in 0..100 {
+        let t = f64::from(i) / 100.0;
+        d.observe(&udp(t, ip("198.51.100.1"), ip("10.0.0.1")));
+        d.observe(&udp(t, ip("198.51.100.1"), ip("10.0.0.2")));
+        // Outbound from `dmz` (index 1) counts for `dmz`, not `lan`.
+        let mut out_bound = udp(t, ip("10.9.0.1"), ip("192.0.2.1"));
+        out_bound.placement = Placement {
+            src: Some(1),
+            dst: None,
+        };
+        out_bound.direction = Direction::Outbound;
+        d.observe(&out_bound);
+    }
+    d.tick(secs(1.0));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "no host reaches 150/s: {alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.rule, "lan_flood");
+    assert_eq!(
+        (a.src, a.dst, a.network.as_deref()),
+        (None, None, Some("lan"))
+    );
+    assert!((a.value - 200.0).abs() < 1e-6, "{}", a.value);
+}
+
+#[test]
+fn issue_3_volume_keyed_by_network_with_a_group_scope_counts_the_group() {
+    let rules = r#"
+[[host_groups]]
+name = "web"
+cidrs = ["10.0.0.0/30"]
+[[rules]]
+name = "web_flood"
+kind = "volume"
+scope = "web"
+severity = "critical"
+threshold = 150
+key = "network"
+"#;
+    let (mut d, out) = detector(rules);
+    for i in 0..100 {
+        let t = f64::from(i) / 100.0;
+        d.observe(&udp(t, ip("198.51.100.1"), ip("10.0.0.1")));
+        d.observe(&udp(t, ip("198.51.100.1"), ip("10.0.0.2")));
+        d.observe(&udp(t, ip("198.51.100.1"), ip("10.0.0.9")));
+    }
+    d.tick(secs(1.0));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (alerts[0].dst, alerts[0].network.as_deref()),
+        (None, Some("web"))
+    );
+    assert!(
+        (alerts[0].value - 200.0).abs() < 1e-6,
+        "10.0.0.9 is outside the group"
+    );
+}
+
+// --- hot reload ------------------------------------------------------------------------
+
+#[test]
+fn issue_3_reload_keeps_an_unchanged_rules_firing_alert_without_a_second_firing() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 4, 200);
+    assert_eq!(emitted(&out).len(), 1);
+    d.reload(rule_set(FLOOD), secs(4.0));
+    flood(&mut d, 4, 12, 200);
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "still the one firing alert: {alerts:?}");
+    assert_eq!(d.running[0].lifecycle.firing(), 1);
+}
+
+#[test]
+fn issue_3_reload_keeps_the_accumulators_of_an_unchanged_rule() {
+    let slow = r#"
+[[rules]]
+name = "slow"
+kind = "port_scan"
+scope = "all"
+severity = "warning"
+threshold = 20
+window = "1m"
+"#;
+    let (mut d, out) = detector(slow);
+    let probe = |t: f64, port: u16| {
+        let mut p = udp(t, ip("198.51.100.1"), ip("10.0.0.1"));
+        p.dst_port = port;
+        p.probe = flow_probe(&p);
+        p
+    };
+    for port in 0..15 {
+        d.observe(&probe(f64::from(port) / 10.0, port));
+    }
+    d.tick(secs(2.0));
+    d.reload(rule_set(slow), secs(2.0));
+    for port in 15..30 {
+        d.observe(&probe(2.0 + f64::from(port) / 10.0, port));
+    }
+    d.tick(secs(6.0));
+    assert_eq!(
+        emitted(&out).len(),
+        1,
+        "15 ports before and 15 after the reload add up"
+    );
+}
+
+#[test]
+fn issue_3_reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 4, 200);
+    d.reload(
+        rule_set(&FLOOD.replace("threshold = 100", "threshold = 1000")),
+        secs(4.0),
+    );
+    flood(&mut d, 4, 8, 200);
+    assert_eq!(
+        emitted(&out).len(),
+        1,
+        "within the resolve delay the alert goes on"
+    );
+    flood(&mut d, 8, 12, 200);
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1].state, AlertState::Resolved);
+    assert!(
+        (alerts[1].time - 9.0).abs() < 1e-6,
+        "last seen at 4 s + 5 s: {}",
+        alerts[1].time
+    );
+    assert!((alerts[1].threshold - 1000.0).abs() < 1e-6);
+}
+
+#[test]
+fn issue_3_reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
+    let metrics = Metrics::new(&[], 10).unwrap();
+    let out = Shared::default();
+    let mut d = Detector::new(rule_set(FLOOD), Box::new(out.clone()))
+        .with_metrics(metrics.detection.clone());
+    flood(&mut d, 0, 4, 200);
+    let firing = "netwarden_alerts_firing{rule=\"udp_flood\",severity=\"critical\"}";
+    assert!(metrics.render().contains(&format!("{firing} 1")));
+    let other = FLOOD.replace("udp_flood", "other_flood");
+    d.reload(rule_set(&other), secs(4.5));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(
+        (alerts[1].rule.as_str(), alerts[1].state, alerts[1].time),
+        ("udp_flood", AlertState::Resolved, 4.5)
+    );
+    assert!(
+        metrics.render().contains(&format!("{firing} 0")),
+        "{}",
+        metrics.render()
+    );
+    // The added rule has handles of its own.
+    flood(&mut d, 4, 8, 200);
+    assert!(
+        metrics
+            .render()
+            .contains("netwarden_alerts_firing{rule=\"other_flood\",severity=\"critical\"} 1")
+    );
+}
+
+#[test]
+fn issue_3_reload_holds_a_new_or_changed_rule_for_its_warmup() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 2, 10);
+    let added = format!(
+        "{FLOOD}\n[[rules]]\nname = \"new_flood\"\nkind = \"volume\"\nseverity = \"warning\"\nthreshold = 50\nwarmup = \"3s\"\n"
+    );
+    d.reload(rule_set(&added), secs(2.0));
+    flood(&mut d, 2, 6, 60);
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule, "new_flood");
+    assert!(
+        (alerts[0].time - 5.0).abs() < 1e-6,
+        "held until 2 s + 3 s: {}",
+        alerts[0].time
+    );
+    // Changing its threshold holds it again (its firing alert goes on meanwhile).
+    let changed = added.replace("threshold = 50", "threshold = 40");
+    d.reload(rule_set(&changed), secs(6.0));
+    d.observe(&udp(6.5, ip("198.51.100.1"), ip("10.0.0.7")));
+    for i in 0..60 {
+        d.observe(&udp(
+            6.0 + f64::from(i) / 60.0,
+            ip("198.51.100.1"),
+            ip("10.0.0.7"),
+        ));
+    }
+    d.tick(secs(7.0));
+    assert_eq!(emitted(&out).len(), 1, "10.0.0.7 is held until 9 s");
+}
+
+#[test]
+fn issue_3_reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("list.txt");
+    std::fs::write(&file, "198.51.100.1\n").unwrap();
+    let rules = blocklist_rules(&file);
+    let (mut d, out) = detector(&rules);
+    d.observe(&udp(0.5, ip("198.51.100.1"), ip("10.0.0.1")));
+    d.tick(secs(1.0));
+    std::fs::write(&file, "198.51.100.2\n").unwrap();
+    d.reload(rule_set(&rules), secs(1.0));
+    d.observe(&udp(1.5, ip("198.51.100.1"), ip("10.0.0.1")));
+    d.observe(&udp(1.6, ip("198.51.100.2"), ip("10.0.0.1")));
+    d.tick(secs(2.0));
+    let alerts = emitted(&out);
+    let firing: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .map(|a| a.src)
+        .collect();
+    assert_eq!(
+        firing,
+        [Some(ip("198.51.100.1")), Some(ip("198.51.100.2"))],
+        "{alerts:?}"
+    );
+    assert_eq!(
+        alerts.len(),
+        2,
+        "the first alert goes on until its resolve delay"
+    );
+}
+
+#[test]
+fn issue_3_tick_applies_the_newest_rule_set_from_the_updates_channel() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = Shared::default();
+    let mut d = Detector::new(rule_set(FLOOD), Box::new(out)).with_updates(rx);
+    let first = rule_set(&FLOOD.replace("threshold = 100", "threshold = 1000"));
+    let second = rule_set(&FLOOD.replace("threshold = 100", "threshold = 50"));
+    tx.send(first).unwrap();
+    tx.send(Arc::clone(&second)).unwrap();
+    d.tick(secs(1.0));
+    assert!(Arc::ptr_eq(d.rules(), &second));
+    assert!((d.running[0].rule.threshold - 50.0).abs() < 1e-9);
+    drop(tx);
+    d.tick(secs(2.0));
+    assert!(d.updates.is_none(), "a closed channel stops updates");
+}
+
+// --- false positives of amplification and floods -------------------------------------
+
+/// An ICMP port unreachable from `outer_src` to `outer_dst` quoting a UDP packet from
+/// `q_src` to `q_dst`.
+fn unreachable(outer: (&str, &str), quoted: (&str, &str)) -> Option<Probe> {
+    let mut v = udp(0.0, ip(outer.0), ip(outer.1));
+    v.protocol = ip_protocol::ICMP;
+    let icmp = IcmpRepr {
+        icmp_type: IcmpRepr::V4_DEST_UNREACHABLE,
+        code: 3,
+        echo_id: None,
+        quoted: Some(crate::decode::QuotedPacket {
+            src: ip(quoted.0),
+            dst: ip(quoted.1),
+            protocol: ip_protocol::UDP,
+            src_port: 4000,
+            dst_port: 161,
+        }),
+    };
+    icmp_probe(&v, &icmp)
+}
+
+#[test]
+fn issue_3_icmp_errors_refuse_probes_only_of_the_host_they_are_sent_to() {
+    // The target refuses the scanner's probe: a failed probe of the scanner.
+    let p = unreachable(("10.0.0.2", "10.0.0.128"), ("10.0.0.128", "10.0.0.2")).unwrap();
+    assert_eq!(
+        (p.scanner, p.target, p.outcome, p.service),
+        (
+            ip("10.0.0.128"),
+            ip("10.0.0.2"),
+            Outcome::Failed,
+            0x0011_00a1
+        )
+    );
+    // Both ends translated (NAT, anonymised capture): the outer addresses count.
+    let p = unreachable(("10.0.0.2", "10.0.0.128"), ("192.168.1.5", "192.168.9.9")).unwrap();
+    assert_eq!((p.scanner, p.target), (ip("10.0.0.128"), ip("10.0.0.2")));
+    // Backscatter: the reflector refuses a packet of a third party and tells the victim;
+    // the third party probed nobody.
+    assert_eq!(
+        unreachable(
+            ("49.85.162.85", "10.10.10.10"),
+            ("136.243.174.154", "49.85.162.85")
+        ),
+        None
+    );
+}
+
+#[test]
+fn issue_3_large_packets_to_many_ports_are_a_flood_not_a_port_scan() {
+    let rules = r#"
+[[rules]]
+name = "port_scan"
+kind = "port_scan"
+scope = "all"
+severity = "warning"
+threshold = 25
+"#;
+    for (wire_len, scan) in [(554, false), (60, true)] {
+        let (mut d, out) = detector(rules);
+        for port in 0..100u16 {
+            let mut p = udp(f64::from(port) / 200.0, ip("198.51.100.1"), ip("10.0.0.1"));
+            p.dst_port = port;
+            p.wire_len = wire_len;
+            p.probe = flow_probe(&p);
+            d.observe(&p);
+        }
+        d.tick(secs(1.0));
+        assert_eq!(
+            emitted(&out).len(),
+            usize::from(scan),
+            "{wire_len}-byte probes"
+        );
+    }
+}
+
+#[test]
+fn issue_3_reload_into_shadow_mode_resolves_the_sent_alerts() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 4, 200);
+    d.reload(
+        rule_set(&FLOOD.replace("\"for\" = \"2s\"", "shadow = true")),
+        secs(4.0),
+    );
+    flood(&mut d, 4, 8, 200);
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(
+        (alerts[1].state, alerts[1].time),
+        (AlertState::Resolved, 4.0)
+    );
+    assert_eq!(d.running[0].lifecycle.firing(), 1, "evaluated in shadow");
+}
+
+#[test]
+fn issue_3_reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 4, 200);
+    d.reload(
+        rule_set(&FLOOD.replace("severity = \"critical\"", "severity = \"emergency\"")),
+        secs(4.0),
+    );
+    flood(&mut d, 4, 12, 200);
+    let alerts = emitted(&out);
+    let states: Vec<_> = alerts.iter().map(|a| (a.state, a.severity)).collect();
+    assert_eq!(
+        states,
+        [
+            (AlertState::Firing, Severity::Critical),
+            (AlertState::Resolved, Severity::Critical),
+            (AlertState::Firing, Severity::Emergency),
+        ],
+        "{alerts:?}"
+    );
 }

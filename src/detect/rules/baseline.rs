@@ -1,6 +1,8 @@
-//! `baseline`: a rate per destination host above what that host usually sees.
+//! `baseline`: a rate per destination host (or protected network, host group) above what
+//! it usually sees.
 //!
-//! Key: the destination. Each window's rate (the `metric` of the packets the `protocol`
+//! Key: the destination, or with `key = "network"` its protected network or the rule's
+//! host group (as for `volume`, see [`super::volume::Target`]). Each window's rate (the `metric` of the packets the `protocol`
 //! and `direction` filters admit, per second) updates an exponentially weighted moving
 //! average of its level and variance (weight `alpha`). The condition holds when the
 //! current rate exceeds `level + k·σ` and the absolute floor `threshold`, once the host
@@ -8,14 +10,13 @@
 //! beyond the floor. A host's history lives as long as its table entry: a full table
 //! evicts the host with the least traffic and history.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use super::per_second;
-use super::volume::Filter;
+use super::volume::{Filter, Keying, Target};
 use crate::config::RuleConfig;
-use crate::detect::sketch::{KeyTable, Weight, hash128, ip_bits};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::sketch::{KeyTable, Weight};
+use crate::detect::{Observation, PacketView, Rule};
 
 #[derive(Default)]
 pub(super) struct Acc {
@@ -36,30 +37,39 @@ impl Weight for Acc {
 }
 
 pub(in crate::detect) struct Baseline {
-    pub(super) table: KeyTable<IpAddr, Acc>,
+    pub(super) table: KeyTable<Target, Acc>,
     filter: Filter,
+    keying: Keying,
     k: f64,
     alpha: f64,
     min_windows: u32,
 }
 
 impl Baseline {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Baseline {
+    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Baseline {
         Baseline {
-            table: KeyTable::new(max_keys),
+            table: KeyTable::new(rule.max_keys),
             filter: Filter::new(c),
+            keying: Keying::new(rule, c),
             k: c.k.unwrap_or(3.0),
             alpha: c.alpha.unwrap_or(0.1),
             min_windows: c.min_windows.unwrap_or(10),
         }
     }
 
+    pub(super) fn needs(&self) -> u32 {
+        self.filter.needs()
+    }
+
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut super::Hashes) {
         if !self.filter.admits(p) {
             return;
         }
-        if let Some(acc) = self.table.entry(p.dst, hash128(ip_bits(p.dst))) {
+        let Some((target, hash)) = self.keying.target(p, h) else {
+            return;
+        };
+        if let Some(acc) = self.table.entry(target, hash) {
             acc.count = acc.count.saturating_add(self.filter.amount(p));
         }
     }
@@ -75,18 +85,14 @@ impl Baseline {
         elapsed: Duration,
         hold: &mut dyn FnMut(Observation),
     ) {
-        for (dst, acc) in self.table.iter() {
+        for (target, acc) in self.table.iter() {
             let value = per_second(acc.count, elapsed, rule.window);
             if acc.windows < self.min_windows || value < rule.threshold || value <= self.bound(acc)
             {
                 continue;
             }
             hold(Observation {
-                key: AlertKey {
-                    src: None,
-                    dst: Some(*dst),
-                    aux: 0,
-                },
+                key: target.key(),
                 value,
                 contributors: Vec::new(),
                 port: None,

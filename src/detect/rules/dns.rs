@@ -9,11 +9,15 @@
 //!   below the registered domain is at least `min_label_len` long and the characters of
 //!   those labels carry at least `min_entropy` bits each (encoded data, not words).
 //!   Value: suspicious queries in the window. Contributors: the domain. The registered
-//!   domain is taken as the last two labels (no public-suffix list, so `example.co.uk`
-//!   groups as `co.uk`).
+//!   domain is the public suffix (Mozilla's Public Suffix List, compiled in by the `psl`
+//!   crate, ICANN and private sections) plus one label: `example.co.uk`, `example.com`;
+//!   an unknown top-level domain counts as a suffix of one label. The lookup runs on a
+//!   lower-cased copy of the name on the stack, so the hot path does not allocate.
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+use psl::Psl as _;
 
 use super::{contributors, ip_from_bits, per_second};
 use crate::alert::Contributor;
@@ -24,6 +28,74 @@ use crate::detect::{AlertKey, Observation, PacketView, Rule};
 
 /// Bytes of the registered domain kept for the alert.
 const DOMAIN_BYTES: usize = 64;
+
+/// Most bytes of label text in a DNS name (255 on the wire, length bytes included).
+const NAME_BYTES: usize = 255;
+
+/// Most labels in a DNS name (each takes at least two bytes on the wire).
+const MAX_LABELS: usize = 128;
+
+/// A DNS name's labels, lower-cased into a stack buffer.
+struct Labels {
+    bytes: [u8; NAME_BYTES],
+    /// (start, length) of each label in `bytes`, leftmost first.
+    spans: [(u8, u8); MAX_LABELS],
+    count: usize,
+}
+
+impl Labels {
+    /// Copies `name`; a hand-built name longer than the wire limits is cut.
+    fn new(name: &DnsName<'_>) -> Labels {
+        let mut l = Labels {
+            bytes: [0; NAME_BYTES],
+            spans: [(0, 0); MAX_LABELS],
+            count: 0,
+        };
+        let mut used = 0usize;
+        for label in name.labels() {
+            let end = used.saturating_add(label.len());
+            let (Some(out), Some(span), Ok(start), Ok(len)) = (
+                l.bytes.get_mut(used..end),
+                l.spans.get_mut(l.count),
+                u8::try_from(used),
+                u8::try_from(label.len()),
+            ) else {
+                break;
+            };
+            for (o, b) in out.iter_mut().zip(label) {
+                *o = b.to_ascii_lowercase();
+            }
+            *span = (start, len);
+            used = end;
+            l.count += 1;
+        }
+        l
+    }
+
+    /// Label `i` (lower-cased), empty past the end.
+    fn get(&self, i: usize) -> &[u8] {
+        self.spans
+            .get(i)
+            .and_then(|&(start, len)| {
+                let start = usize::from(start);
+                self.bytes.get(start..start + usize::from(len))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Labels in the registered domain: the public suffix's plus one.
+    fn registered(&self) -> usize {
+        let info = psl::List.find((0..self.count).rev().map(|i| self.get(i)));
+        // `info.len` is the suffix's length in dotted form; count the labels it spans.
+        let mut labels = 0;
+        let mut len = 0;
+        while len < info.len && labels < self.count {
+            len += self.get(self.count - 1 - labels).len() + usize::from(labels > 0);
+            labels += 1;
+        }
+        labels.max(1) + 1
+    }
+}
 
 #[derive(Default)]
 pub(super) struct AmpAcc {
@@ -54,7 +126,7 @@ impl Amplification {
     }
 
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut super::Hashes) {
         let Some(dns) = p.dns else {
             return;
         };
@@ -67,7 +139,7 @@ impl Amplification {
         {
             return;
         }
-        if let Some(acc) = self.table.entry(p.dst, hash128(ip_bits(p.dst))) {
+        if let Some(acc) = self.table.entry(p.dst, h.dst(p)) {
             acc.responses += 1;
             let src = ip_bits(p.src);
             acc.reflectors.insert(hash128(src));
@@ -83,9 +155,12 @@ impl Amplification {
     ) {
         for (dst, acc) in self.table.iter() {
             let value = per_second(acc.responses, elapsed, rule.window);
+            if value < rule.threshold {
+                continue;
+            }
             #[allow(clippy::cast_precision_loss)]
-            let few = acc.reflectors.estimate().round() < self.min_reflectors as f64;
-            if value < rule.threshold || few {
+            let min_reflectors = self.min_reflectors as f64;
+            if acc.reflectors.estimate().round() < min_reflectors {
                 continue;
             }
             let mut list = Vec::new();
@@ -144,11 +219,13 @@ struct NameShape {
     domain_len: usize,
 }
 
-/// Splits `name` into the labels below the registered domain (measured) and the last two
-/// labels (hashed, case-insensitively, and copied). `None` without a label below it.
+/// Splits `name` into the labels below the registered domain (measured) and the
+/// registered domain (hashed, case-insensitively, and copied). `None` without a label
+/// below it.
 fn shape(name: &DnsName<'_>) -> Option<NameShape> {
-    let count = name.labels().count();
-    let below = count.checked_sub(2).filter(|&n| n > 0)?;
+    let labels = Labels::new(name);
+    let count = labels.count;
+    let below = count.checked_sub(labels.registered()).filter(|&n| n > 0)?;
     let mut histogram = [0u32; 256];
     let mut chars = 0u32;
     let mut s = NameShape {
@@ -159,6 +236,8 @@ fn shape(name: &DnsName<'_>) -> Option<NameShape> {
         domain_len: 0,
     };
     for (i, label) in name.labels().enumerate() {
+        // Entropy is measured on the labels as sent (case carries information in
+        // encodings such as base64); the domain is hashed and kept lower-cased.
         if i < below {
             s.longest_label = s.longest_label.max(label.len());
             for &b in label {
@@ -172,8 +251,7 @@ fn shape(name: &DnsName<'_>) -> Option<NameShape> {
         if i > below {
             push(&mut s, b'.');
         }
-        for &b in label {
-            let b = b.to_ascii_lowercase();
+        for &b in labels.get(i) {
             s.domain_hash = mix64(s.domain_hash ^ u64::from(b));
             push(&mut s, b);
         }
@@ -252,5 +330,63 @@ impl Tunnel {
                 port: None,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `name` (dotted) in wire form, without the terminating zero.
+    fn wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.split('.') {
+            out.push(u8::try_from(label.len()).unwrap());
+            out.extend_from_slice(label.as_bytes());
+        }
+        out
+    }
+
+    fn registered(name: &str) -> Option<(String, u64)> {
+        let bytes = wire(name);
+        let s = shape(&DnsName {
+            wire: &bytes,
+            is_compressed: false,
+        })?;
+        let domain = String::from_utf8(s.domain[..s.domain_len].to_vec()).unwrap();
+        Some((domain, s.domain_hash))
+    }
+
+    #[test]
+    fn issue_3_dns_tunnel_groups_by_the_registered_domain_of_the_public_suffix_list() {
+        let (uk, uk_hash) = registered("dGhpcyBpcyBlbmNvZGVk.Data.Example.CO.UK").unwrap();
+        assert_eq!(uk, "example.co.uk");
+        let (com, com_hash) = registered("dGhpcyBpcyBlbmNvZGVk.tunnel.example.com").unwrap();
+        assert_eq!(com, "example.com");
+        assert_ne!(uk_hash, com_hash);
+        // Another name under the same domain, in another case, groups with it.
+        assert_eq!(registered("xyz.EXAMPLE.co.uk").map(|r| r.1), Some(uk_hash));
+        // An unknown top-level domain is a one-label suffix.
+        assert_eq!(registered("abc.corp.internal").unwrap().0, "corp.internal");
+    }
+
+    #[test]
+    fn issue_3_dns_tunnel_needs_a_label_below_the_registered_domain() {
+        assert_eq!(registered("example.co.uk"), None);
+        assert_eq!(registered("co.uk"), None);
+        assert_eq!(registered("example.com"), None);
+        assert!(registered("www.example.com").is_some());
+    }
+
+    #[test]
+    fn issue_3_dns_tunnel_entropy_is_measured_below_the_registered_domain_only() {
+        let bytes = wire("aaaaaaaaaaaaaaaaaaaaaaaa.example.co.uk");
+        let s = shape(&DnsName {
+            wire: &bytes,
+            is_compressed: false,
+        })
+        .unwrap();
+        assert_eq!(s.longest_label, 24);
+        assert!(s.entropy < 1e-9, "one repeated character: {}", s.entropy);
     }
 }

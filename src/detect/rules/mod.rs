@@ -7,21 +7,137 @@
 //! Does not own: the lifecycle of alerts (`super::lifecycle`) or windows (`super`).
 
 mod baseline;
+mod blocklist;
 mod dns;
 mod scan;
 mod syn_flood;
 mod volume;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::sketch::TopK;
-use super::{Observation, PacketView, Rule};
+use super::sketch::{TopK, hash128, ip_bits, mix64};
+use super::{Observation, PacketView, Probe, Rule};
 use crate::alert::Contributor;
 use crate::config::{RuleConfig, RuleKind};
 
+pub(super) use blocklist::load as load_blocklist;
+
 /// Contributors listed per kind of contributor in an alert.
 const TOP_CONTRIBUTORS: usize = 5;
+
+/// Packet features, as bits: a rule needs some (its `needs` mask), and a packet lacking
+/// one of them would be ignored by the rule's `observe`, so [`super::Detector::observe`]
+/// skips the call. Each bit is a necessary condition the rule checks again itself.
+pub(super) mod need {
+    /// One end in a protected network (scope `protected`).
+    pub(in crate::detect) const PROTECTED: u32 = 1;
+    /// A TCP header (flags).
+    pub(in crate::detect) const TCP_HEADER: u32 = 1 << 1;
+    /// A TCP SYN without ACK.
+    pub(in crate::detect) const SYN_ONLY: u32 = 1 << 2;
+    /// IP protocol TCP.
+    pub(in crate::detect) const PROTO_TCP: u32 = 1 << 3;
+    /// IP protocol UDP.
+    pub(in crate::detect) const PROTO_UDP: u32 = 1 << 4;
+    /// IP protocol ICMP or ICMPv6.
+    pub(in crate::detect) const PROTO_ICMP: u32 = 1 << 5;
+    /// An IP fragment.
+    pub(in crate::detect) const FRAGMENT: u32 = 1 << 6;
+    /// Any direction but `None` (IP, not ARP).
+    pub(in crate::detect) const DIRECTED: u32 = 1 << 7;
+    /// Inbound.
+    pub(in crate::detect) const INBOUND: u32 = 1 << 8;
+    /// Outbound.
+    pub(in crate::detect) const OUTBOUND: u32 = 1 << 9;
+    /// Internal.
+    pub(in crate::detect) const INTERNAL: u32 = 1 << 10;
+    /// A probe, answer or refusal.
+    pub(in crate::detect) const PROBE: u32 = 1 << 11;
+    /// A DNS response.
+    pub(in crate::detect) const DNS_RESPONSE: u32 = 1 << 12;
+    /// A DNS query with a question.
+    pub(in crate::detect) const DNS_QUERY: u32 = 1 << 13;
+    /// Set on no packet: a rule that needs it counts nothing (an empty blocklist).
+    pub(in crate::detect) const NEVER: u32 = 1 << 31;
+}
+
+/// The hashes of one packet that several rules key by, each computed at most once per
+/// packet (a fresh `Hashes` per packet: they are only valid for it).
+#[derive(Default)]
+pub(super) struct Hashes {
+    dst: Option<u64>,
+    scanner: Option<u64>,
+    pair: Option<u64>,
+}
+
+impl Hashes {
+    /// Hash of the destination address.
+    #[inline]
+    fn dst(&mut self, p: &PacketView<'_>) -> u64 {
+        *self.dst.get_or_insert_with(|| hash128(ip_bits(p.dst)))
+    }
+
+    /// Hash of the packet's probe's scanner.
+    #[inline]
+    fn scanner(&mut self, probe: &Probe) -> u64 {
+        *self
+            .scanner
+            .get_or_insert_with(|| hash128(ip_bits(probe.scanner)))
+    }
+
+    /// Hash of the packet's probe's (scanner, target) pair.
+    #[inline]
+    fn pair(&mut self, probe: &Probe) -> u64 {
+        if let Some(h) = self.pair {
+            return h;
+        }
+        let h = self.scanner(probe) ^ mix64(hash128(ip_bits(probe.target)));
+        self.pair = Some(h);
+        h
+    }
+}
+
+/// The features of `p` (see [`need`]).
+#[inline]
+pub(super) fn features(p: &PacketView<'_>) -> u32 {
+    use crate::decode::{TcpFlags, ip_protocol};
+    use crate::networks::Direction;
+    let bit = |on: bool, b: u32| if on { b } else { 0 };
+    let direction = match p.direction {
+        Direction::Inbound => need::DIRECTED | need::INBOUND,
+        Direction::Outbound => need::DIRECTED | need::OUTBOUND,
+        Direction::Internal => need::DIRECTED | need::INTERNAL,
+        Direction::External => need::DIRECTED,
+        Direction::None => 0,
+    };
+    let protocol = match p.protocol {
+        ip_protocol::TCP => need::PROTO_TCP,
+        ip_protocol::UDP => need::PROTO_UDP,
+        ip_protocol::ICMP | ip_protocol::ICMPV6 => need::PROTO_ICMP,
+        _ => 0,
+    };
+    let tcp = match p.tcp_flags {
+        Some(f) => need::TCP_HEADER | bit(TcpFlags::is_syn_only(f), need::SYN_ONLY),
+        None => 0,
+    };
+    let dns = match p.dns {
+        Some(d) if d.is_response => need::DNS_RESPONSE,
+        Some(d) if d.question.is_some() => need::DNS_QUERY,
+        _ => 0,
+    };
+    direction
+        | protocol
+        | tcp
+        | dns
+        | bit(
+            p.placement.src.is_some() || p.placement.dst.is_some(),
+            need::PROTECTED,
+        )
+        | bit(p.is_fragment, need::FRAGMENT)
+        | bit(p.probe.is_some(), need::PROBE)
+}
 
 /// One rule's accumulators.
 pub(super) enum RuleState {
@@ -32,13 +148,14 @@ pub(super) enum RuleState {
     DnsAmplification(dns::Amplification),
     DnsTunnel(dns::Tunnel),
     Baseline(baseline::Baseline),
+    Blocklist(blocklist::Blocklist),
 }
 
 impl RuleState {
     /// Empty accumulators for `rule`, sized by its `max_keys`.
     pub(super) fn new(rule: &Rule, c: &RuleConfig) -> RuleState {
         match rule.kind {
-            RuleKind::Volume => RuleState::Volume(volume::Volume::new(rule.max_keys, c)),
+            RuleKind::Volume => RuleState::Volume(volume::Volume::new(rule, c)),
             RuleKind::SynFlood => RuleState::SynFlood(syn_flood::SynFlood::new(rule.max_keys, c)),
             RuleKind::PortScan => RuleState::PortScan(scan::PortScan::new(rule.max_keys, c)),
             RuleKind::HostSweep => RuleState::HostSweep(scan::HostSweep::new(rule.max_keys, c)),
@@ -46,21 +163,48 @@ impl RuleState {
                 RuleState::DnsAmplification(dns::Amplification::new(rule.max_keys, c))
             }
             RuleKind::DnsTunnel => RuleState::DnsTunnel(dns::Tunnel::new(rule.max_keys, c)),
-            RuleKind::Baseline => RuleState::Baseline(baseline::Baseline::new(rule.max_keys, c)),
+            RuleKind::Baseline => RuleState::Baseline(baseline::Baseline::new(rule, c)),
+            RuleKind::Blocklist => RuleState::Blocklist(blocklist::Blocklist::new(
+                rule.max_keys,
+                rule.blocklist.clone().unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Takes what `rule` (a reloaded rule with the same config) carries besides its
+    /// parameters: a `blocklist` rule's address set, rebuilt from its files.
+    pub(super) fn adopt(&mut self, rule: &Rule) {
+        if let (RuleState::Blocklist(s), Some(set)) = (self, &rule.blocklist) {
+            s.adopt(Arc::clone(set));
+        }
+    }
+
+    /// The [`need`] bits a packet must have for this state's `observe` to count it
+    /// (the scope's are added by the caller).
+    pub(super) fn needs(&self) -> u32 {
+        match self {
+            RuleState::Volume(s) => s.needs(),
+            RuleState::Baseline(s) => s.needs(),
+            RuleState::SynFlood(_) => need::TCP_HEADER,
+            RuleState::PortScan(_) | RuleState::HostSweep(_) => need::PROBE,
+            RuleState::DnsAmplification(_) => need::DNS_RESPONSE | need::PROTO_UDP,
+            RuleState::DnsTunnel(_) => need::DNS_QUERY,
+            RuleState::Blocklist(s) => s.needs(),
         }
     }
 
     /// Adds one packet.
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
         match self {
-            RuleState::Volume(s) => s.observe(p),
-            RuleState::SynFlood(s) => s.observe(p),
-            RuleState::PortScan(s) => s.observe(p),
-            RuleState::HostSweep(s) => s.observe(p),
-            RuleState::DnsAmplification(s) => s.observe(p),
+            RuleState::Volume(s) => s.observe(p, h),
+            RuleState::SynFlood(s) => s.observe(p, h),
+            RuleState::PortScan(s) => s.observe(p, h),
+            RuleState::HostSweep(s) => s.observe(p, h),
+            RuleState::DnsAmplification(s) => s.observe(p, h),
             RuleState::DnsTunnel(s) => s.observe(p),
-            RuleState::Baseline(s) => s.observe(p),
+            RuleState::Baseline(s) => s.observe(p, h),
+            RuleState::Blocklist(s) => s.observe(p),
         }
     }
 
@@ -79,6 +223,7 @@ impl RuleState {
             RuleState::DnsAmplification(s) => s.evaluate(rule, elapsed, hold),
             RuleState::DnsTunnel(s) => s.evaluate(rule, hold),
             RuleState::Baseline(s) => s.evaluate(rule, elapsed, hold),
+            RuleState::Blocklist(s) => s.evaluate(rule, hold),
         }
     }
 
@@ -101,6 +246,7 @@ impl RuleState {
             RuleState::DnsAmplification(s) => s.table.clear(),
             RuleState::DnsTunnel(s) => s.table.clear(),
             RuleState::Baseline(s) => s.table.clear(),
+            RuleState::Blocklist(s) => s.table.clear(),
         }
     }
 
@@ -114,6 +260,7 @@ impl RuleState {
             RuleState::DnsAmplification(s) => s.table.tracked(),
             RuleState::DnsTunnel(s) => s.table.tracked(),
             RuleState::Baseline(s) => s.table.tracked(),
+            RuleState::Blocklist(s) => s.table.tracked(),
         }
     }
 
@@ -127,6 +274,7 @@ impl RuleState {
             RuleState::DnsAmplification(s) => s.table.take_evictions(),
             RuleState::DnsTunnel(s) => s.table.take_evictions(),
             RuleState::Baseline(s) => s.table.take_evictions(),
+            RuleState::Blocklist(s) => s.table.take_evictions(),
         }
     }
 }

@@ -7,7 +7,11 @@
 //! source is probes that fail or go unanswered: the guard `max_answered_ratio` lets a
 //! source whose connections mostly succeed (a browser, a resolver) through, while a
 //! scanner crosses the threshold after a few tens of probes. A fast scan is caught by a
-//! short window, a slow one by a second rule with a window of minutes.
+//! short window, a slow one by a second rule with a window of minutes. A second guard,
+//! `max_probe_bytes`, keeps floods out: probes are small (nmap and masscan send about 60
+//! bytes on the wire), so a key whose attempts average more is a flood to random ports
+//! or hosts (left to `volume`), not a scan. A flood of small packets to random ports
+//! still reads as a scan: nothing in the packets tells the two apart but the rate.
 //!
 //! - `port_scan` key: (scanner, target), value: distinct services (`protocol/port`, or
 //!   the IP protocol for protocol scans) probed, contributors: the services.
@@ -16,10 +20,10 @@
 
 use std::net::IpAddr;
 
-use super::{contributors, ip_from_bits, service_name};
+use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::config::RuleConfig;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, Outcome, PacketView, Probe, Rule};
+use crate::detect::{AlertKey, Observation, Outcome, PacketView, Rule};
 
 /// Probes of one key.
 #[derive(Clone, Copy, Default)]
@@ -27,15 +31,30 @@ struct Counts {
     attempts: u64,
     answered: u64,
     failed: u64,
+    /// Wire bytes of the attempts.
+    attempt_bytes: u64,
 }
 
 impl Counts {
-    fn add(&mut self, outcome: Outcome) {
+    fn add(&mut self, outcome: Outcome, wire_len: u32) {
         match outcome {
-            Outcome::Attempt => self.attempts += 1,
+            Outcome::Attempt => {
+                self.attempts += 1;
+                self.attempt_bytes = self.attempt_bytes.saturating_add(u64::from(wire_len));
+            }
             Outcome::Answered => self.answered += 1,
             Outcome::Failed => self.failed += 1,
         }
+    }
+
+    /// Whether the attempts average at most `max_bytes` on the wire.
+    fn small_probes(self, max_bytes: u64) -> bool {
+        self.attempt_bytes <= max_bytes.saturating_mul(self.attempts)
+    }
+
+    /// Both guards of a scan: mostly unanswered, small probes.
+    fn scan_like(self, g: Guards) -> bool {
+        self.mostly_unanswered(g.max_answered_ratio) && self.small_probes(g.max_probe_bytes)
     }
 
     /// Whether answers stay within `ratio` of the probes.
@@ -61,30 +80,42 @@ impl Weight for PortAcc {
     }
 }
 
-pub(in crate::detect) struct PortScan {
-    pub(super) table: KeyTable<(IpAddr, IpAddr), PortAcc>,
+/// What separates a scan from other traffic with many targets.
+#[derive(Clone, Copy)]
+struct Guards {
     max_answered_ratio: f64,
+    max_probe_bytes: u64,
 }
 
-fn pair_hash(p: &Probe) -> u64 {
-    hash128(ip_bits(p.scanner)) ^ mix64(hash128(ip_bits(p.target)))
+impl Guards {
+    fn new(c: &RuleConfig) -> Guards {
+        Guards {
+            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
+            max_probe_bytes: u64::from(c.max_probe_bytes.unwrap_or(256)),
+        }
+    }
+}
+
+pub(in crate::detect) struct PortScan {
+    pub(super) table: KeyTable<(IpAddr, IpAddr), PortAcc>,
+    guards: Guards,
 }
 
 impl PortScan {
     pub(super) fn new(max_keys: usize, c: &RuleConfig) -> PortScan {
         PortScan {
             table: KeyTable::new(max_keys),
-            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
+            guards: Guards::new(c),
         }
     }
 
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
         let Some(probe) = p.probe else {
             return;
         };
         let key = (probe.scanner, probe.target);
-        let hash = pair_hash(&probe);
+        let hash = h.pair(&probe);
         let acc = match probe.outcome {
             Outcome::Answered => self.table.get_mut(key, hash),
             Outcome::Attempt | Outcome::Failed => self.table.entry(key, hash),
@@ -92,7 +123,7 @@ impl PortScan {
         let Some(acc) = acc else {
             return;
         };
-        acc.counts.add(probe.outcome);
+        acc.counts.add(probe.outcome, p.wire_len);
         if probe.outcome != Outcome::Answered {
             acc.services.insert(mix64(u64::from(probe.service)));
             acc.top.add(u128::from(probe.service), 1);
@@ -101,8 +132,12 @@ impl PortScan {
 
     pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
         for ((scanner, target), acc) in self.table.iter() {
+            // The guards first: they are cheap and drop most keys before the estimate.
+            if !acc.counts.scan_like(self.guards) {
+                continue;
+            }
             let value = acc.services.estimate().round();
-            if value < rule.threshold || !acc.counts.mostly_unanswered(self.max_answered_ratio) {
+            if value < rule.threshold {
                 continue;
             }
             let mut list = Vec::new();
@@ -139,23 +174,23 @@ impl Weight for SweepAcc {
 
 pub(in crate::detect) struct HostSweep {
     pub(super) table: KeyTable<IpAddr, SweepAcc>,
-    max_answered_ratio: f64,
+    guards: Guards,
 }
 
 impl HostSweep {
     pub(super) fn new(max_keys: usize, c: &RuleConfig) -> HostSweep {
         HostSweep {
             table: KeyTable::new(max_keys),
-            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
+            guards: Guards::new(c),
         }
     }
 
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
         let Some(probe) = p.probe else {
             return;
         };
-        let hash = hash128(ip_bits(probe.scanner));
+        let hash = h.scanner(&probe);
         let acc = match probe.outcome {
             Outcome::Answered => self.table.get_mut(probe.scanner, hash),
             Outcome::Attempt | Outcome::Failed => self.table.entry(probe.scanner, hash),
@@ -163,7 +198,7 @@ impl HostSweep {
         let Some(acc) = acc else {
             return;
         };
-        acc.counts.add(probe.outcome);
+        acc.counts.add(probe.outcome, p.wire_len);
         if probe.outcome != Outcome::Answered {
             let target = ip_bits(probe.target);
             acc.hosts.insert(hash128(target));
@@ -174,8 +209,12 @@ impl HostSweep {
 
     pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
         for (scanner, acc) in self.table.iter() {
+            // The guards first: they are cheap and drop most keys before the estimate.
+            if !acc.counts.scan_like(self.guards) {
+                continue;
+            }
             let value = acc.hosts.estimate().round();
-            if value < rule.threshold || !acc.counts.mostly_unanswered(self.max_answered_ratio) {
+            if value < rule.threshold {
                 continue;
             }
             let mut list = Vec::new();

@@ -10,9 +10,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{contributors, ip_from_bits, per_second};
+use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::config::RuleConfig;
-use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule};
 use crate::flow::TcpState;
 
@@ -48,13 +48,12 @@ impl SynFlood {
     }
 
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
         let Some(flags) = p.tcp_flags else {
             return;
         };
-        let hash = hash128(ip_bits(p.dst));
         if flags.is_syn_only() {
-            if let Some(acc) = self.table.entry(p.dst, hash) {
+            if let Some(acc) = self.table.entry(p.dst, h.dst(p)) {
                 acc.syns += 1;
                 acc.sources.add(ip_bits(p.src), 1);
                 acc.ports.add(u128::from(p.dst_port), 1);
@@ -67,7 +66,8 @@ impl SynFlood {
                 && f.state == TcpState::Established
                 && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived)
         });
-        if completed && let Some(acc) = self.table.get_mut(p.dst, hash) {
+        // Hashed only here: most packets are neither SYNs nor completions.
+        if completed && let Some(acc) = self.table.get_mut(p.dst, h.dst(p)) {
             acc.completions += 1;
         }
     }
@@ -82,8 +82,11 @@ impl SynFlood {
             let value = per_second(acc.syns, elapsed, rule.window);
             #[allow(clippy::cast_precision_loss)]
             let healthy = acc.completions as f64 > self.max_completion_ratio * acc.syns as f64;
-            let scan = acc.ports_seen.estimate().round() > self.max_ports;
-            if value < rule.threshold || healthy || scan {
+            // The distinct-port estimate is the dear test: only for keys the others pass.
+            if value < rule.threshold
+                || healthy
+                || acc.ports_seen.estimate().round() > self.max_ports
+            {
                 continue;
             }
             let mut list = Vec::new();

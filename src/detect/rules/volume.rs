@@ -1,19 +1,87 @@
-//! `volume`: packets, bits or new flows per second to one destination host.
+//! `volume`: packets, bits or new flows per second to one destination host, protected
+//! network or host group.
 //!
-//! Key: the destination (victim). Value: the chosen metric per second over the window,
-//! counting only packets of the chosen protocol and direction. Contributors: top sources
-//! and destination ports. Covers SYN, UDP and ICMP floods and volumetric denial of
-//! service.
+//! Key ([`Target`]): with `key = "host"` (the default) the destination (victim); with
+//! `key = "network"` the protected network the traffic is for (the destination's network
+//! for inbound and internal traffic, the source's for outbound), or the rule's host group
+//! as a whole when its scope is a group. Value: the chosen metric per second over the
+//! window, counting only packets of the chosen protocol and direction. Contributors: top
+//! sources and destination ports. Covers SYN, UDP and ICMP floods and volumetric denial
+//! of service, on one host or spread over a network.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{contributors, ip_from_bits, per_second};
-use crate::config::{RuleConfig, VolumeDirection, VolumeMetric, VolumeProtocol};
+use super::{Hashes, contributors, ip_from_bits, per_second};
+use crate::config::{RuleConfig, VolumeDirection, VolumeKey, VolumeMetric, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
-use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
+use crate::detect::{AlertKey, Observation, PacketView, Rule, Scope};
 use crate::networks::Direction;
+
+/// The network index standing for a rule's whole host group.
+const GROUP: u16 = u16::MAX;
+
+/// What a volume-like rule counts per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Target {
+    /// A destination host.
+    Host(IpAddr),
+    /// A protected network by index ([`GROUP`]: the rule's host group).
+    Network(u16),
+}
+
+impl Target {
+    /// The alert key: `dst` for a host; for a network no address, its index + 1 in
+    /// `aux` (which `Rule::alert` turns into the `network` name).
+    pub(super) fn key(self) -> AlertKey {
+        match self {
+            Target::Host(ip) => AlertKey {
+                src: None,
+                dst: Some(ip),
+                aux: 0,
+            },
+            Target::Network(n) => AlertKey {
+                src: None,
+                dst: None,
+                aux: u64::from(n) + 1,
+            },
+        }
+    }
+}
+
+/// How a volume-like rule picks the [`Target`] of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Keying {
+    Host,
+    Network,
+    Group,
+}
+
+impl Keying {
+    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Keying {
+        match (c.key.unwrap_or_default(), &rule.scope) {
+            (VolumeKey::Host, _) => Keying::Host,
+            (VolumeKey::Network, Scope::Group(..)) => Keying::Group,
+            (VolumeKey::Network, _) => Keying::Network,
+        }
+    }
+
+    /// The target of `p` and its hash; `None` for a network key when neither end is
+    /// protected.
+    #[inline]
+    pub(super) fn target(self, p: &PacketView<'_>, h: &mut Hashes) -> Option<(Target, u64)> {
+        match self {
+            Keying::Host => Some((Target::Host(p.dst), h.dst(p))),
+            Keying::Network => p
+                .placement
+                .dst
+                .or(p.placement.src)
+                .map(|n| (Target::Network(n), mix64(u64::from(n)))),
+            Keying::Group => Some((Target::Network(GROUP), mix64(u64::from(GROUP)))),
+        }
+    }
+}
 
 #[derive(Default)]
 pub(super) struct Acc {
@@ -31,8 +99,9 @@ impl Weight for Acc {
 }
 
 pub(in crate::detect) struct Volume {
-    pub(super) table: KeyTable<IpAddr, Acc>,
+    pub(super) table: KeyTable<Target, Acc>,
     filter: Filter,
+    keying: Keying,
 }
 
 /// Which packets a volume-like rule counts, and what it counts of them.
@@ -74,6 +143,26 @@ impl Filter {
         direction && protocol
     }
 
+    /// The [`super::need`] bits of the packets [`Filter::admits`] can admit.
+    pub(super) fn needs(self) -> u32 {
+        use super::need;
+        let direction = match self.direction {
+            VolumeDirection::Any => need::DIRECTED,
+            VolumeDirection::Inbound => need::INBOUND,
+            VolumeDirection::Outbound => need::OUTBOUND,
+            VolumeDirection::Internal => need::INTERNAL,
+        };
+        let protocol = match self.protocol {
+            VolumeProtocol::Any => 0,
+            VolumeProtocol::Tcp => need::PROTO_TCP,
+            VolumeProtocol::TcpSyn => need::SYN_ONLY,
+            VolumeProtocol::Udp => need::PROTO_UDP,
+            VolumeProtocol::Icmp => need::PROTO_ICMP,
+            VolumeProtocol::Fragment => need::FRAGMENT,
+        };
+        direction | protocol
+    }
+
     /// What `p` adds to the metric.
     #[inline]
     pub(super) fn amount(self, p: &PacketView<'_>) -> u64 {
@@ -86,19 +175,27 @@ impl Filter {
 }
 
 impl Volume {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Volume {
+    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Volume {
         Volume {
-            table: KeyTable::new(max_keys),
+            table: KeyTable::new(rule.max_keys),
             filter: Filter::new(c),
+            keying: Keying::new(rule, c),
         }
     }
 
+    pub(super) fn needs(&self) -> u32 {
+        self.filter.needs()
+    }
+
     #[inline]
-    pub(super) fn observe(&mut self, p: &PacketView<'_>) {
+    pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
         if !self.filter.admits(p) {
             return;
         }
-        let Some(acc) = self.table.entry(p.dst, hash128(ip_bits(p.dst))) else {
+        let Some((target, hash)) = self.keying.target(p, h) else {
+            return;
+        };
+        let Some(acc) = self.table.entry(target, hash) else {
             return;
         };
         acc.packets += 1;
@@ -117,7 +214,7 @@ impl Volume {
         elapsed: Duration,
         hold: &mut dyn FnMut(Observation),
     ) {
-        for (dst, acc) in self.table.iter() {
+        for (target, acc) in self.table.iter() {
             let count = match self.filter.metric {
                 VolumeMetric::Packets => acc.packets,
                 VolumeMetric::Bits => acc.bytes.saturating_mul(8),
@@ -135,11 +232,7 @@ impl Volume {
                 super::service_name(u32::try_from(s).unwrap_or(0))
             });
             hold(Observation {
-                key: AlertKey {
-                    src: None,
-                    dst: Some(*dst),
-                    aux: 0,
-                },
+                key: target.key(),
                 value,
                 contributors: list,
                 port: None,

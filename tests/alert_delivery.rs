@@ -13,94 +13,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, http_get, metric_sum, wait_for};
+use common::{Alertmanager, free_port, http_get, metric_sum, wait_for};
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
 use netwarden::alert::{Alert, AlertState, Contributor, Severity};
 use netwarden::config::{AlertingConfig, HumanDuration, WebhookConfig};
 use netwarden::telemetry::Metrics;
-
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-/// A real Alertmanager on `127.0.0.1:port`, killed on drop.
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start(port: u16) -> Alertmanager {
-        assert!(
-            Path::new(ALERTMANAGER).exists(),
-            "{ALERTMANAGER} missing: apt-get install prometheus-alertmanager (scripts/test.sh does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-        let child = Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let am = Alertmanager {
-            child,
-            port,
-            _dir: dir,
-        };
-        let ready = wait_for(20, || {
-            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
-        });
-        assert!(
-            ready.is_some(),
-            "Alertmanager on port {port} did not become ready"
-        );
-        am
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The alerts Alertmanager holds (active, unresolved).
-    fn alerts(&self) -> Vec<serde_json::Value> {
-        let (status, body) = http_get(self.port, "/api/v2/alerts").unwrap();
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    /// Waits until an alert named `alertname` is held, and returns it.
-    fn wait_alert(&self, alertname: &str, secs: u64) -> Option<serde_json::Value> {
-        wait_for(secs, || {
-            self.alerts()
-                .into_iter()
-                .find(|a| a["labels"]["alertname"] == alertname)
-        })
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -521,7 +445,7 @@ fn issue_3_log_file_gets_one_json_line_per_transition() {
 struct Daemon {
     child: Child,
     metrics_port: u16,
-    _config: tempfile::NamedTempFile,
+    _dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -530,19 +454,15 @@ impl Daemon {
     fn start(alerting: &str) -> Daemon {
         let capture = common::pcaps_dir().join("attacks/pcaphunt_ps-tcp_syn.pcap");
         let metrics_port = free_port();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rules.d");
-        let config = common::temp_file(
-            &format!(
-                "rules_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
-                 [alerting]\n{alerting}\n",
-                rules.display()
-            ),
-            ".toml",
+        let dir = tempfile::tempdir().unwrap();
+        let config = common::shipped_rules_config(
+            dir.path(),
+            &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[alerting]\n{alerting}\n"),
         );
         let child = common::netwarden()
             .arg("run")
             .arg("--config")
-            .arg(config.path())
+            .arg(&config)
             .arg("--pcap")
             .arg(&capture)
             .args(["--speed", "max"])
@@ -553,7 +473,7 @@ impl Daemon {
         Daemon {
             child,
             metrics_port,
-            _config: config,
+            _dir: dir,
         }
     }
 

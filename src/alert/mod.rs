@@ -74,7 +74,8 @@ pub struct Alert {
     /// The rule's name (unique in the config).
     pub rule: String,
     /// The rule's kind (`volume`, `syn_flood`, `port_scan`, `host_sweep`,
-    /// `dns_amplification`, `dns_tunnel`, `blocklist`, `baseline`).
+    /// `dns_amplification`, `dns_tunnel`, `blocklist`, `baseline`), or `self` for
+    /// netwarden's alerts about itself (`crate::health`).
     pub kind: String,
     /// How urgent.
     pub severity: Severity,

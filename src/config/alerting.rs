@@ -54,6 +54,12 @@ pub struct AlertingConfig {
     pub shutdown_grace: HumanDuration,
     /// Append-only JSON-lines log of every transition. Empty: no log file.
     pub log_file: PathBuf,
+    /// How long a restored alert waits for detection to confirm it after a restart; it
+    /// must exceed the longest rule warmup + `for`. Firing alerts are kept in the state
+    /// directory (`[daemon] state_directory`); after a restart each is re-sent to
+    /// Alertmanager with its original `startsAt`, and if no worker reports it firing again
+    /// within this time it is resolved.
+    pub restore_grace: HumanDuration,
     /// A generic webhook receiving each transition as one JSON object.
     pub webhook: WebhookConfig,
 }
@@ -71,6 +77,7 @@ impl Default for AlertingConfig {
             max_attempts: 20,
             shutdown_grace: HumanDuration::secs(5),
             log_file: PathBuf::new(),
+            restore_grace: HumanDuration::secs(300),
             webhook: WebhookConfig::default(),
         }
     }
@@ -121,6 +128,7 @@ impl AlertingConfig {
             ("timeout", self.timeout),
             ("initial_backoff", self.initial_backoff),
             ("max_backoff", self.max_backoff),
+            ("restore_grace", self.restore_grace),
         ] {
             if d.0.is_zero() {
                 bad(

@@ -28,9 +28,23 @@ pub fn pcaps_dir() -> PathBuf {
     dir
 }
 
-/// The netwarden binary under test.
+/// The netwarden binary under test, with a state directory of its own.
 pub fn netwarden() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netwarden"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netwarden"));
+    // Issue 4: a daemon restores the firing alerts saved in its state directory (default
+    // /var/lib/netwarden) and does not announce them again; a fresh directory per run keeps
+    // tests from adopting one another's alerts. A restart test sets STATE_DIRECTORY itself.
+    command.env("STATE_DIRECTORY", fresh_state_dir());
+    command
+}
+
+/// A new, empty directory under Cargo's scratch space for integration tests.
+pub fn fresh_state_dir() -> PathBuf {
+    tempfile::Builder::new()
+        .prefix("state-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep()
 }
 
 /// Runs `netwarden replay --json` on `files` with extra `args`; returns the parsed summary
@@ -177,4 +191,322 @@ pub fn stop(child: &mut std::process::Child, signal: &str) -> std::process::Exit
     }
     child.kill().unwrap();
     panic!("netwarden did not stop within 10 s of SIG{signal}");
+}
+
+// ---- Issue 4: real Prometheus and Alertmanager servers, generated attacks, the daemon. ----
+
+/// A child process killed and reaped on drop, so a failed assertion leaves nothing behind.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        drop(self.0.kill());
+        drop(self.0.wait());
+    }
+}
+
+/// Percent-encodes `s` for a URL query value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET path` on 127.0.0.1:`port` over HTTP/1.0 (so the body is never chunked): the
+/// parsed JSON body, or `None` if nothing answers or the body is not JSON.
+pub fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (_, body) = raw.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+/// Debian's Alertmanager binary (package `prometheus-alertmanager`).
+pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// A real Alertmanager on `127.0.0.1:port` that routes everything to a null receiver,
+/// killed on drop.
+pub struct Alertmanager {
+    _child: Proc,
+    /// The API port.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// A lone instance (no gossip port to collide with parallel runs); waits until ready.
+    pub fn start(port: u16) -> Alertmanager {
+        Alertmanager::spawn(port, &["--cluster.listen-address=".to_owned()])
+    }
+
+    /// A cluster member gossiping on `127.0.0.1:cluster_port` with `peers` (their cluster
+    /// ports); waits until ready.
+    pub fn start_in_cluster(port: u16, cluster_port: u16, peers: &[u16]) -> Alertmanager {
+        let mut args = vec![
+            format!("--cluster.listen-address=127.0.0.1:{cluster_port}"),
+            format!("--cluster.advertise-address=127.0.0.1:{cluster_port}"),
+            "--cluster.gossip-interval=50ms".to_owned(),
+            "--cluster.pushpull-interval=1s".to_owned(),
+        ];
+        args.extend(
+            peers
+                .iter()
+                .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
+        );
+        Alertmanager::spawn(port, &args)
+    }
+
+    fn spawn(port: u16, extra: &[String]) -> Alertmanager {
+        assert!(
+            Path::new(ALERTMANAGER).exists(),
+            "{ALERTMANAGER} missing: apt-get install prometheus-alertmanager (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
+        let child = Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .arg("--log.level=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let am = Alertmanager {
+            _child: Proc(child),
+            port,
+            _dir: dir,
+        };
+        let ready = wait_for(20, || {
+            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+        });
+        assert!(
+            ready.is_some(),
+            "Alertmanager on port {port} did not become ready"
+        );
+        am
+    }
+
+    /// The base URL to configure in `alerting.alertmanager_urls`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The alerts Alertmanager holds (active, unresolved).
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        // No answer is a failed test.
+        let v = get_json(self.port, "/api/v2/alerts").unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Waits until an alert named `alertname` is held, and returns it.
+    pub fn wait_alert(&self, alertname: &str, secs: u64) -> Option<serde_json::Value> {
+        wait_for(secs, || {
+            self.alerts()
+                .into_iter()
+                .find(|a| a["labels"]["alertname"] == alertname)
+        })
+    }
+}
+
+/// A real Prometheus (`prometheus`, Debian package `prometheus`) on loopback scraping
+/// `targets` every second, killed on drop.
+pub struct Prometheus {
+    _child: Proc,
+    /// The web/API port.
+    pub port: u16,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with its config and data in `storage`; waits until ready.
+    pub fn start(storage: &Path, targets: &[String]) -> Prometheus {
+        let config = storage.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: netwarden\n    static_configs:\n      \
+                 - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                storage.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start prometheus ({e}); scripts/test.sh installs it")
+            });
+        let prometheus = Prometheus {
+            _child: Proc(child),
+            port,
+        };
+        let ready = wait_for(30, || {
+            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+        });
+        assert!(
+            ready.is_some(),
+            "Prometheus on port {port} did not become ready"
+        );
+        prometheus
+    }
+
+    /// Waits until Prometheus has tried to scrape every target once (up or not): its
+    /// target discovery starts scraping only seconds after it is ready, which would miss
+    /// the beginning of a short run.
+    pub fn wait_scraping(&self, secs: u64) {
+        let scraping = wait_for(secs, || {
+            let v = get_json(self.port, "/api/v1/targets")?;
+            let targets = v["data"]["activeTargets"].as_array()?;
+            let tried = |t: &serde_json::Value| {
+                t["lastScrape"]
+                    .as_str()
+                    .is_some_and(|s| !s.starts_with("0001-"))
+            };
+            (!targets.is_empty() && targets.iter().all(tried)).then_some(())
+        });
+        assert!(scraping.is_some(), "Prometheus never started scraping");
+    }
+
+    /// The result vector of an instant query, `None` unless the query succeeded.
+    pub fn query(&self, promql: &str) -> Option<Vec<serde_json::Value>> {
+        let v = get_json(
+            self.port,
+            &format!("/api/v1/query?query={}", url_encode(promql)),
+        )?;
+        if v["status"] != "success" {
+            return None;
+        }
+        v["data"]["result"].as_array().cloned()
+    }
+
+    /// Waits until `promql` returns at least one sample; returns the samples.
+    pub fn wait_for_data(&self, promql: &str, secs: u64) -> Option<Vec<serde_json::Value>> {
+        wait_for(secs, || self.query(promql).filter(|r| !r.is_empty()))
+    }
+}
+
+/// Runs `netwarden-pcapgen scenario --out out args…`; returns its ground truth (stdout JSON).
+pub fn pcapgen(scenario: &str, out: &Path, args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_netwarden-pcapgen"))
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "netwarden-pcapgen {scenario} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_stdout_json(&output)
+}
+
+/// RFC 3339 of now minus `secs` (a `--start` for pcapgen that keeps packet time just behind
+/// the wall clock, as on a live link).
+pub fn rfc3339_ago(secs: u64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A rules file with one `syn_flood` rule (critical, 1,000 SYN/s, 1 s window, no warm-up or
+/// `for`) that resolves `resolve_delay` after the flood stops.
+pub fn syn_flood_rules(resolve_delay: &str) -> String {
+    format!(
+        "[[rules]]\nname = \"syn_flood\"\nkind = \"syn_flood\"\nscope = \"protected\"\n\
+         severity = \"critical\"\nthreshold = 1000\nwindow = \"1s\"\n\
+         resolve_delay = \"{resolve_delay}\"\n"
+    )
+}
+
+/// The JSON-lines alert log at `path` (empty if it does not exist yet).
+pub fn alert_log(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes `dir/netwarden.toml` using the shipped rules (`config/rules.d`) followed by
+/// `extra` (more TOML), and the empty `dir/blocklist.txt` the shipped blocklist rule reads
+/// beside the config. Returns the config's path.
+pub fn shipped_rules_config(dir: &Path, extra: &str) -> PathBuf {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/config/rules.d");
+    let config = dir.join("netwarden.toml");
+    std::fs::write(&config, format!("rules_dir = {rules:?}\n{extra}")).unwrap();
+    std::fs::write(dir.join("blocklist.txt"), "# nothing listed\n").unwrap();
+    config
+}
+
+/// One HTTP/1.0 request to 127.0.0.1:`port` (so the answer is never chunked) with a JSON
+/// `body`: (status, body), or `None` if nothing answers.
+pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let (_, body) = raw.split_once("\r\n\r\n")?;
+    Some((status, body.to_owned()))
+}
+
+/// Writes `out`: a 3-second SYN flood (6,000 SYNs at 2,000/s from 300 sources) on one
+/// victim, 10.201.0.10, starting `ago` seconds before now; `seed` varies the sources.
+pub fn short_syn_flood(out: &Path, ago: u64, seed: &str) {
+    let truth = pcapgen(
+        "syn-flood",
+        out,
+        &[
+            "--packets",
+            "6000",
+            "--pps",
+            "2000",
+            "--victims",
+            "1",
+            "--sources",
+            "300",
+            "--seed",
+            seed,
+            "--start",
+            &rfc3339_ago(ago),
+        ],
+    );
+    assert_eq!(truth["victims"][0], "10.201.0.10", "{truth}");
 }

@@ -40,6 +40,8 @@ struct Postable {
 /// Characters other than ASCII letters and digits separate words and are dropped.
 pub fn alertname(rule: &str) -> String {
     let mut out = String::from("Netwarden");
+    // Self-alert rules are already named `netwarden_…`.
+    let rule = rule.strip_prefix("netwarden_").unwrap_or(rule);
     for word in rule.split(|c: char| !c.is_ascii_alphanumeric()) {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
@@ -174,6 +176,10 @@ mod tests {
     #[test]
     fn alertname_is_camel_case_with_prefix() {
         assert_eq!(alertname("syn_flood"), "NetwardenSynFlood");
+        assert_eq!(
+            alertname("netwarden_interface_silent"),
+            "NetwardenInterfaceSilent"
+        );
         assert_eq!(alertname("dns-amp.v2"), "NetwardenDnsAmpV2");
         assert_eq!(alertname("portScan"), "NetwardenPortScan");
         assert_eq!(alertname("__x__"), "NetwardenX");

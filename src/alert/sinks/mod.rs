@@ -5,17 +5,23 @@
 //! Alertmanager API v2 (every configured URL, re-sent while firing), a generic JSON
 //! webhook, and a JSON-lines log file. HTTP sinks each have a bounded queue and retry with
 //! capped, jittered exponential backoff; every alert is counted as sent or dropped with a
-//! reason (`netwarden_alerts_*` metrics). Does not own: deciding when alerts fire
-//! (`crate::detect`) or the Prometheus alert gauges.
+//! reason (`netwarden_alerts_*` metrics). Firing alerts are kept in the state directory
+//! (`alerts.json`) so a restart neither loses nor repeats them. Does not own: deciding
+//! when alerts fire (`crate::detect`) or the Prometheus alert gauges.
 
 mod alertmanager;
 mod delivery;
+mod firing;
 mod http;
 mod log_file;
 mod retry;
 mod router;
+mod settings;
+mod state;
 mod webhook;
 
 pub use alertmanager::alertname;
 pub use retry::Backoff;
-pub use router::{AlertRouter, RouterError, RouterHandle, RouterSettings};
+pub use router::{AlertRouter, RouterHandle};
+pub use settings::{RouterError, RouterSettings};
+pub use state::state_directory;

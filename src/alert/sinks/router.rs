@@ -2,18 +2,23 @@
 //! every sink.
 //!
 //! Owns [`AlertRouter`] (the thread, its current-thread tokio runtime, start-up and
-//! draining shutdown), [`RouterHandle`] (the workers' non-blocking [`AlertOutput`]) and
-//! [`RouterSettings`] (the runtime form of `[alerting]`). For each transition the router
+//! draining shutdown) and [`RouterHandle`] (the workers' non-blocking [`AlertOutput`]),
+//! run by [`RouterSettings`] (`settings`). For each transition the router
 //! logs one tracing line (warn when firing, info when resolved), appends it to the log
 //! file, and queues it for the webhook and for every Alertmanager; it keeps firing alerts
-//! to re-send them to Alertmanager every `resend_interval` until they resolve.
+//! (`firing`) to re-send them to Alertmanager every `resend_interval` until they resolve.
+//!
+//! Restarts (issue 4): with a state directory, the firing table is saved to
+//! `alerts.json` (`state`) at most once a second when it changed, and at shutdown. At
+//! start the saved alerts are restored: re-sent to Alertmanager at once with their
+//! original `startsAt`, then adopted silently when a worker reports them firing again, or
+//! resolved (to every sink) if none does within `restore_grace`.
 //!
 //! Invariants: workers never wait on the router (a full inbox drops and counts, `sink=
-//! "router"`); the firing table holds at most `queue_size` alerts; shutdown ends within
+//! "router"`); the firing table holds at most `queue_size` alerts; a restored alert never
+//! produces a second `firing` in the log, the log file or the webhook; shutdown ends within
 //! the grace period plus one request timeout at most, counting whatever was left.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -21,108 +26,24 @@ use prometheus::IntCounter;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::alertmanager::{self, API_PATH};
-use super::delivery::{self, Framing, Inlet, Settings};
-use super::http::Target;
+use super::alertmanager;
+use super::delivery::{self, Framing, Inlet};
+use super::firing::{FiringTable, Verdict};
 use super::log_file::LogFile;
-use super::retry::Backoff;
+use super::settings::{RouterError, RouterSettings};
+use super::state::StateFile;
 use super::webhook;
 use crate::alert::{Alert, AlertOutput, AlertState};
-use crate::config::AlertingConfig;
 use crate::telemetry::AlertMetrics;
+use crate::timestamp::Timestamp;
 
 /// Most alerts in one Alertmanager request, as Prometheus batches them.
 const ALERTMANAGER_BATCH: usize = 64;
 
-/// Why the router could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RouterError {
-    /// A configured URL cannot be used (validation normally catches this first).
-    #[error("alerting URL `{url}` is not a usable http:// URL")]
-    Url {
-        /// The URL as configured.
-        url: String,
-    },
-    /// The thread or its runtime could not be created.
-    #[error("starting the alert router thread")]
-    Start(#[source] std::io::Error),
-}
-
-/// The runtime form of `[alerting]`.
-#[derive(Clone, Debug)]
-pub struct RouterSettings {
-    /// Alertmanager endpoints (`…/api/v2/alerts`), in config order.
-    alertmanagers: Vec<Target>,
-    /// The webhook, if any.
-    webhook: Option<Target>,
-    /// The JSON-lines log, if any.
-    log_file: Option<PathBuf>,
-    /// Re-send period of firing alerts to Alertmanager.
-    resend_interval: Duration,
-    /// Capacity of the inbox from the workers.
-    inbox_size: usize,
-    /// Capacity of each sink queue, and of the firing table.
-    queue_size: usize,
-    /// Time limit of one request.
-    timeout: Duration,
-    /// Retry delays.
-    backoff: Backoff,
-    /// Attempts per batch.
-    max_attempts: u32,
-    /// How long queued alerts may still be delivered at shutdown.
-    shutdown_grace: Duration,
-}
-
-impl RouterSettings {
-    /// Builds the runtime settings from a validated config.
-    ///
-    /// # Errors
-    /// A URL that is not a usable `http://` URL.
-    pub fn from_config(c: &AlertingConfig) -> Result<RouterSettings, RouterError> {
-        let target = |url: &str| -> Result<Target, RouterError> {
-            let bad = || RouterError::Url {
-                url: url.to_owned(),
-            };
-            let uri: hyper::Uri = url.parse().map_err(|_| bad())?;
-            Target::new(&uri).ok_or_else(bad)
-        };
-        let alertmanagers = c
-            .alertmanager_urls
-            .iter()
-            .map(|u| target(&format!("{}{API_PATH}", u.trim_end_matches('/'))))
-            .collect::<Result<_, _>>()?;
-        let webhook = match c.webhook.url.as_str() {
-            "" => None,
-            url => Some(target(url)?),
-        };
-        Ok(RouterSettings {
-            alertmanagers,
-            webhook,
-            log_file: (!c.log_file.as_os_str().is_empty()).then(|| c.log_file.clone()),
-            resend_interval: c.resend_interval.0,
-            inbox_size: c.inbox_size,
-            queue_size: c.queue_size,
-            timeout: c.timeout.0,
-            backoff: Backoff {
-                initial: c.initial_backoff.0,
-                max: c.max_backoff.0,
-            },
-            max_attempts: c.max_attempts,
-            shutdown_grace: c.shutdown_grace.0,
-        })
-    }
-
-    fn delivery(&self, target: &Target, framing: Framing) -> Settings {
-        Settings {
-            target: target.clone(),
-            framing,
-            capacity: self.queue_size,
-            timeout: self.timeout,
-            backoff: self.backoff,
-            max_attempts: self.max_attempts,
-        }
-    }
-}
+/// How often restored alerts are checked against their grace and the firing table is
+/// saved when it changed: a bound on state-file writes, and on how late a restored alert
+/// may resolve after its grace.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The workers' end of the router: cheap to clone, never blocks.
 #[derive(Clone)]
@@ -194,6 +115,7 @@ impl AlertRouter {
             senders.push(sender);
             inlet
         });
+        let (firing, state) = restore(&settings);
         let router = Router {
             alertmanagers,
             webhook,
@@ -201,9 +123,12 @@ impl AlertRouter {
                 .log_file
                 .as_ref()
                 .map(|p| LogFile::new(p, metrics.sink("log_file"))),
-            firing: HashMap::new(),
+            firing,
+            state,
             settings,
         };
+        // Restored alerts reach Alertmanager before their previous endsAt can pass.
+        router.resend();
         let thread = std::thread::Builder::new()
             .name("nw-alert".to_owned())
             .spawn(move || runtime.block_on(router.run(inbox, stopped, senders)))
@@ -251,7 +176,9 @@ struct Router {
     webhook: Option<Inlet>,
     log_file: Option<LogFile>,
     /// Firing alerts by identity, re-sent to Alertmanager until resolved.
-    firing: HashMap<String, Alert>,
+    firing: FiringTable,
+    /// Where the firing table is saved; `None`: not saved.
+    state: Option<StateFile>,
     settings: RouterSettings,
 }
 
@@ -270,6 +197,11 @@ impl Router {
         let period = self.settings.resend_interval;
         let mut resend = tokio::time::interval_at(Instant::now() + period, period);
         resend.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut housekeeping = tokio::time::interval_at(
+            Instant::now() + HOUSEKEEPING_INTERVAL,
+            HOUSEKEEPING_INTERVAL,
+        );
+        housekeeping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 alert = inbox.recv() => match alert {
@@ -277,6 +209,7 @@ impl Router {
                     None => break,
                 },
                 _ = resend.tick() => self.resend(),
+                _ = housekeeping.tick() => self.housekeeping(),
                 _ = &mut stopped => break,
             }
         }
@@ -284,6 +217,7 @@ impl Router {
         while let Ok(alert) = inbox.try_recv() {
             self.route(alert);
         }
+        self.persist();
         let grace = self.settings.shutdown_grace;
         let _ = drain_tx.send(Some(Instant::now() + grace));
         let mut dropped = 0_u64;
@@ -302,55 +236,98 @@ impl Router {
         dropped
     }
 
-    fn route(&mut self, alert: Alert) {
-        log(&alert);
-        if let Some(log_file) = &mut self.log_file {
-            log_file.write(&alert);
-        }
-        if let Some(webhook) = &self.webhook {
-            webhook.push(None, webhook::encode(&alert));
-        }
-        if self.alertmanagers.is_empty() {
-            return;
-        }
+    fn route(&mut self, mut alert: Alert) {
         let key = identity(&alert);
-        let body = alertmanager::encode(&alert, self.settings.resend_interval, SystemTime::now());
-        for am in &self.alertmanagers {
-            am.push(Some(key.clone()), body.clone());
-        }
-        match alert.state {
-            AlertState::Resolved => {
-                self.firing.remove(&key);
-            }
-            AlertState::Firing => {
-                if self.firing.len() < self.settings.queue_size || self.firing.contains_key(&key) {
-                    self.firing.insert(key, alert);
-                } else {
-                    tracing::warn!(
-                        rule = %alert.rule,
-                        "Too many firing alerts to re-send them all; this one is sent once."
-                    );
+        match self.firing.record(&key, &mut alert) {
+            Verdict::Adopted => tracing::debug!(
+                rule = %alert.rule,
+                "Detection confirmed an alert restored from the last run."
+            ),
+            Verdict::Deliver => {
+                log(&alert);
+                if let Some(log_file) = &mut self.log_file {
+                    log_file.write(&alert);
+                }
+                if let Some(webhook) = &self.webhook {
+                    webhook.push(None, webhook::encode(&alert));
                 }
             }
+        }
+        if !self.alertmanagers.is_empty() {
+            let body =
+                alertmanager::encode(&alert, self.settings.resend_interval, SystemTime::now());
+            self.push_alertmanagers(&key, &body);
+        }
+    }
+
+    fn push_alertmanagers(&self, key: &str, body: &bytes::Bytes) {
+        for am in &self.alertmanagers {
+            am.push(Some(key.to_owned()), body.clone());
         }
     }
 
     fn resend(&self) {
+        if self.alertmanagers.is_empty() {
+            return;
+        }
         let now = SystemTime::now();
-        for (key, alert) in &self.firing {
+        for (key, alert) in self.firing.iter() {
             let body = alertmanager::encode(alert, self.settings.resend_interval, now);
-            for am in &self.alertmanagers {
-                am.push(Some(key.clone()), body.clone());
-            }
+            self.push_alertmanagers(key, &body);
+        }
+    }
+
+    /// Resolves restored alerts whose grace ended unconfirmed, then saves the table.
+    fn housekeeping(&mut self) {
+        let wall = Timestamp::now().as_secs_f64();
+        for alert in self.firing.expire(std::time::Instant::now(), wall) {
+            tracing::info!(
+                rule = %alert.rule,
+                "An alert restored from the last run was not reported again within restore_grace; resolving it."
+            );
+            self.route(alert);
+        }
+        self.persist();
+    }
+
+    /// Saves the firing table if it changed since the last successful save.
+    fn persist(&mut self) {
+        if let Some(state) = &mut self.state
+            && self.firing.is_dirty()
+            && state.save(&self.firing.alerts())
+        {
+            self.firing.mark_saved();
         }
     }
 }
 
-/// The identity of an alert: rule and key fields (what Alertmanager's labels fingerprint).
+/// The firing table with the last run's alerts restored, and the state file to keep it in
+/// (`None` when persistence is off or the directory is unusable).
+fn restore(settings: &RouterSettings) -> (FiringTable, Option<StateFile>) {
+    let mut firing = FiringTable::new(settings.queue_size);
+    let state = settings
+        .state_directory
+        .as_deref()
+        .and_then(StateFile::open);
+    if let Some(state) = &state {
+        let confirm_by = std::time::Instant::now() + settings.restore_grace;
+        let restored = firing.restore(state.load(), confirm_by, identity);
+        if restored > 0 {
+            tracing::info!(
+                restored, grace = ?settings.restore_grace,
+                "Restored firing alerts from the last run; each resolves unless detection reports it again within the grace."
+            );
+        }
+    }
+    (firing, state)
+}
+
+/// The identity of an alert: rule, key fields and extra labels (what Alertmanager's
+/// labels fingerprint; self-alerts carry their key, e.g. the interface, as a label).
 fn identity(a: &Alert) -> String {
     format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        a.rule, a.src, a.dst, a.network, a.protocol, a.port
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        a.rule, a.src, a.dst, a.network, a.protocol, a.port, a.labels
     )
 }
 
@@ -376,6 +353,7 @@ mod tests {
 
     use super::*;
     use crate::alert::Severity;
+    use crate::config::AlertingConfig;
     use crate::telemetry::Metrics;
 
     fn alert(rule: &str) -> Alert {
@@ -421,6 +399,100 @@ mod tests {
         assert_eq!(handle.closed.get(), 1);
     }
 
+    /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`.
+    fn router_in(dir: &std::path::Path, grace: Duration) -> AlertRouter {
+        let config = AlertingConfig {
+            log_file: dir.join("alerts.jsonl"),
+            restore_grace: crate::config::HumanDuration(grace),
+            ..AlertingConfig::default()
+        };
+        let settings = RouterSettings::from_config(&config)
+            .unwrap()
+            .with_state_directory(Some(dir.join("state")));
+        let metrics = Metrics::new(&[], 10).unwrap();
+        AlertRouter::start(settings, &metrics.alerts).unwrap()
+    }
+
+    /// The log file's lines as (state, started).
+    fn logged(dir: &std::path::Path) -> Vec<(AlertState, f64)> {
+        std::fs::read_to_string(dir.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Alert>(l).unwrap())
+            .map(|a| (a.state, a.started))
+            .collect()
+    }
+
+    /// The alerts in the state file.
+    fn saved(dir: &std::path::Path) -> Vec<Alert> {
+        let text = std::fs::read_to_string(dir.join("state/alerts.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        serde_json::from_value(v["alerts"].clone()).unwrap()
+    }
+
+    fn flood(started: f64) -> Alert {
+        let mut a = alert("syn_flood");
+        a.dst = Some("192.0.2.10".parse().unwrap());
+        a.started = started;
+        a.time = started + 1.0;
+        a
+    }
+
+    #[test]
+    fn issue_4_firing_alert_survives_a_restart_without_firing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = router_in(dir.path(), Duration::from_secs(60));
+        first.handle().alert_output().emit(flood(100.0));
+        assert_eq!(first.shutdown(), 0);
+        assert_eq!(saved(dir.path()), [flood(100.0)]);
+
+        let second = router_in(dir.path(), Duration::from_secs(60));
+        second.handle().alert_output().emit(flood(500.0));
+        let mut resolved = flood(500.0);
+        resolved.state = AlertState::Resolved;
+        resolved.time = 600.0;
+        second.handle().alert_output().emit(resolved);
+        assert_eq!(second.shutdown(), 0);
+        // One firing across both runs; the resolve keeps the first run's start.
+        assert_eq!(
+            logged(dir.path()),
+            [(AlertState::Firing, 100.0), (AlertState::Resolved, 100.0)]
+        );
+        assert!(saved(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn issue_4_restored_alert_not_confirmed_within_the_grace_resolves_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = router_in(dir.path(), Duration::from_secs(60));
+        first.handle().alert_output().emit(flood(100.0));
+        assert_eq!(first.shutdown(), 0);
+
+        let second = router_in(dir.path(), Duration::from_millis(100));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(dir.path()).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(second.shutdown(), 0);
+        assert_eq!(
+            logged(dir.path()),
+            [(AlertState::Firing, 100.0), (AlertState::Resolved, 100.0)]
+        );
+        assert!(saved(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn issue_4_corrupt_state_file_is_ignored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        std::fs::write(dir.path().join("state/alerts.json"), "{not json").unwrap();
+        let router = router_in(dir.path(), Duration::from_secs(60));
+        router.handle().alert_output().emit(flood(100.0));
+        assert_eq!(router.shutdown(), 0);
+        assert_eq!(logged(dir.path()), [(AlertState::Firing, 100.0)]);
+        assert_eq!(saved(dir.path()), [flood(100.0)]);
+    }
+
     #[test]
     fn identity_tells_keys_apart_and_ignores_values() {
         let a = alert("syn_flood");
@@ -430,5 +502,13 @@ mod tests {
         assert_eq!(identity(&a), identity(&b));
         b.dst = Some("192.0.2.1".parse().unwrap());
         assert_ne!(identity(&a), identity(&b));
+        // Two self-alerts of one rule differ only in their key label.
+        let mut eth0 = alert("netwarden_interface_silent");
+        eth0.labels
+            .insert("interface".to_owned(), "eth0".to_owned());
+        let mut eth1 = eth0.clone();
+        eth1.labels
+            .insert("interface".to_owned(), "eth1".to_owned());
+        assert_ne!(identity(&eth0), identity(&eth1));
     }
 }

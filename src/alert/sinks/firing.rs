@@ -1,0 +1,296 @@
+//! The router's table of firing alerts: what is re-sent to Alertmanager, what is kept in
+//! the state file, and which restored alerts still wait for detection to confirm them.
+//!
+//! Owns [`FiringTable`]: firing alerts by identity (rule and key fields), each either
+//! confirmed (a worker reported it firing in this process) or restored (read from the
+//! state file at start, with a deadline). When a worker reports a restored alert firing,
+//! the table adopts it ([`Verdict::Adopted`]: no second `firing` anywhere); a restored
+//! alert still unconfirmed at its deadline is taken out as a `resolved` transition for the
+//! router to deliver ([`FiringTable::expire`]). Does not own: delivery (`router`) or the
+//! file (`state`).
+//!
+//! Invariants: at most `capacity` alerts; an alert keeps the `started` of its first entry
+//! through adoption and resolve, so Alertmanager sees one continuing alert; every change
+//! sets the dirty flag, which only a successful save clears.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::alert::{Alert, AlertState};
+
+/// What the router does with a transition once the table has recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A transition to deliver to every sink.
+    Deliver,
+    /// Detection confirmed a restored alert: it already fired before the restart, so only
+    /// Alertmanager gets the fresh record.
+    Adopted,
+}
+
+/// One firing alert.
+#[derive(Debug)]
+struct Entry {
+    alert: Alert,
+    /// Restored and not yet confirmed: resolved at this instant unless confirmed first.
+    confirm_by: Option<Instant>,
+}
+
+/// Firing alerts by identity.
+#[derive(Debug)]
+pub(crate) struct FiringTable {
+    entries: HashMap<String, Entry>,
+    capacity: usize,
+    dirty: bool,
+}
+
+impl FiringTable {
+    /// An empty table of at most `capacity` alerts.
+    pub(crate) fn new(capacity: usize) -> FiringTable {
+        FiringTable {
+            entries: HashMap::new(),
+            capacity,
+            dirty: false,
+        }
+    }
+
+    /// Adds the alerts of the last run as restored, unconfirmed until `confirm_by`;
+    /// returns how many were taken (firing ones, within capacity, first of each identity).
+    pub(crate) fn restore(
+        &mut self,
+        alerts: Vec<Alert>,
+        confirm_by: Instant,
+        identity: impl Fn(&Alert) -> String,
+    ) -> usize {
+        let mut taken = 0;
+        for alert in alerts {
+            if alert.state != AlertState::Firing || self.entries.len() >= self.capacity {
+                continue;
+            }
+            let key = identity(&alert);
+            if self.entries.contains_key(&key) {
+                continue;
+            }
+            self.entries.insert(
+                key,
+                Entry {
+                    alert,
+                    confirm_by: Some(confirm_by),
+                },
+            );
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Records a transition from a worker, giving it the `started` of the alert already
+    /// firing under `key`, if any.
+    pub(crate) fn record(&mut self, key: &str, alert: &mut Alert) -> Verdict {
+        match alert.state {
+            AlertState::Firing => {
+                if let Some(entry) = self.entries.get_mut(key) {
+                    alert.started = entry.alert.started;
+                    let restored = entry.confirm_by.take().is_some();
+                    entry.alert = alert.clone();
+                    self.dirty = true;
+                    return if restored {
+                        Verdict::Adopted
+                    } else {
+                        Verdict::Deliver
+                    };
+                }
+                if self.entries.len() < self.capacity {
+                    let entry = Entry {
+                        alert: alert.clone(),
+                        confirm_by: None,
+                    };
+                    self.entries.insert(key.to_owned(), entry);
+                    self.dirty = true;
+                } else {
+                    tracing::warn!(
+                        rule = %alert.rule,
+                        "Too many firing alerts to re-send and keep them all; this one is sent once."
+                    );
+                }
+            }
+            AlertState::Resolved => {
+                if let Some(entry) = self.entries.remove(key) {
+                    alert.started = entry.alert.started;
+                    self.dirty = true;
+                }
+            }
+        }
+        Verdict::Deliver
+    }
+
+    /// Takes out the restored alerts not confirmed by `now`, as `resolved` transitions at
+    /// `wall` (seconds since the epoch: detection's packet clock is not known here), in
+    /// identity order.
+    pub(crate) fn expire(&mut self, now: Instant, wall: f64) -> Vec<Alert> {
+        let mut due: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.confirm_by.is_some_and(|by| by <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        due.sort_unstable();
+        self.dirty |= !due.is_empty();
+        due.into_iter()
+            .filter_map(|key| self.entries.remove(&key))
+            .map(|entry| {
+                let mut alert = entry.alert;
+                alert.state = AlertState::Resolved;
+                alert.time = wall;
+                alert
+            })
+            .collect()
+    }
+
+    /// Every firing alert with its identity, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Alert)> {
+        self.entries.iter().map(|(k, e)| (k, &e.alert))
+    }
+
+    /// Every firing alert, in identity order (what the state file holds).
+    pub(crate) fn alerts(&self) -> Vec<&Alert> {
+        let mut entries: Vec<_> = self.entries.iter().collect();
+        entries.sort_unstable_by_key(|(k, _)| *k);
+        entries.into_iter().map(|(_, e)| &e.alert).collect()
+    }
+
+    /// Whether the table changed since the last [`Self::mark_saved`].
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The current table has been saved.
+    pub(crate) fn mark_saved(&mut self) {
+        self.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::alert::Severity;
+
+    fn alert(dst: &str, state: AlertState, started: f64) -> Alert {
+        Alert {
+            rule: "syn_flood".into(),
+            kind: "syn_flood".into(),
+            severity: Severity::Critical,
+            state,
+            time: started + 1.0,
+            started,
+            last_seen: started + 1.0,
+            value: 5_000.0,
+            threshold: 1_000.0,
+            src: None,
+            dst: Some(dst.parse().unwrap()),
+            network: None,
+            protocol: None,
+            port: None,
+            contributors: Vec::new(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn key(a: &Alert) -> String {
+        format!("{}|{:?}", a.rule, a.dst)
+    }
+
+    #[test]
+    fn issue_4_confirmed_restored_alert_is_adopted_once_with_its_original_start() {
+        let mut t = FiringTable::new(10);
+        let now = Instant::now();
+        let old = alert("192.0.2.1", AlertState::Firing, 100.0);
+        assert_eq!(t.restore(vec![old.clone()], now, key), 1);
+        assert!(!t.is_dirty(), "restoring changes nothing on disk");
+
+        let mut again = alert("192.0.2.1", AlertState::Firing, 500.0);
+        assert_eq!(t.record(&key(&again), &mut again), Verdict::Adopted);
+        assert!((again.started - 100.0).abs() < f64::EPSILON);
+        assert!(t.is_dirty());
+        // Confirmed: nothing expires, and a later firing (another worker) is delivered.
+        assert!(t.expire(now + Duration::from_secs(3600), 9e9).is_empty());
+        let mut dup = alert("192.0.2.1", AlertState::Firing, 600.0);
+        assert_eq!(t.record(&key(&dup), &mut dup), Verdict::Deliver);
+
+        let mut resolved = alert("192.0.2.1", AlertState::Resolved, 500.0);
+        assert_eq!(t.record(&key(&resolved), &mut resolved), Verdict::Deliver);
+        assert!((resolved.started - 100.0).abs() < f64::EPSILON);
+        assert_eq!(t.iter().count(), 0);
+    }
+
+    #[test]
+    fn issue_4_unconfirmed_restored_alert_resolves_at_its_deadline_only() {
+        let mut t = FiringTable::new(10);
+        let now = Instant::now();
+        let grace = Duration::from_secs(300);
+        t.restore(
+            vec![
+                alert("192.0.2.2", AlertState::Firing, 100.0),
+                alert("192.0.2.1", AlertState::Firing, 100.0),
+            ],
+            now + grace,
+            key,
+        );
+        assert!(t.expire(now + grace / 2, 1e9).is_empty());
+        let gone = t.expire(now + grace, 2e9);
+        let dsts: Vec<String> = gone.iter().map(|a| a.dst.unwrap().to_string()).collect();
+        assert_eq!(dsts, ["192.0.2.1", "192.0.2.2"]);
+        for a in &gone {
+            assert_eq!(a.state, AlertState::Resolved);
+            assert!((a.time - 2e9).abs() < 1.0);
+            assert!((a.started - 100.0).abs() < f64::EPSILON);
+        }
+        assert_eq!(t.iter().count(), 0);
+        assert!(t.is_dirty());
+    }
+
+    #[test]
+    fn issue_4_restore_skips_resolved_duplicates_and_overflow() {
+        let mut t = FiringTable::new(2);
+        let now = Instant::now();
+        let taken = t.restore(
+            vec![
+                alert("192.0.2.1", AlertState::Resolved, 1.0),
+                alert("192.0.2.2", AlertState::Firing, 1.0),
+                alert("192.0.2.2", AlertState::Firing, 2.0),
+                alert("192.0.2.3", AlertState::Firing, 1.0),
+                alert("192.0.2.4", AlertState::Firing, 1.0),
+            ],
+            now,
+            key,
+        );
+        assert_eq!(taken, 2);
+        let mut extra = alert("192.0.2.5", AlertState::Firing, 1.0);
+        assert_eq!(t.record(&key(&extra), &mut extra), Verdict::Deliver);
+        assert_eq!(t.alerts().len(), 2, "full: delivered, not kept");
+    }
+
+    #[test]
+    fn issue_4_new_alerts_are_tracked_in_identity_order_and_saving_clears_dirty() {
+        let mut t = FiringTable::new(10);
+        for dst in ["192.0.2.9", "192.0.2.3"] {
+            let mut a = alert(dst, AlertState::Firing, 1.0);
+            assert_eq!(t.record(&key(&a), &mut a), Verdict::Deliver);
+        }
+        assert!(t.is_dirty());
+        let dsts: Vec<String> = t
+            .alerts()
+            .iter()
+            .map(|a| a.dst.unwrap().to_string())
+            .collect();
+        assert_eq!(dsts, ["192.0.2.3", "192.0.2.9"]);
+        t.mark_saved();
+        assert!(!t.is_dirty());
+        let mut unknown = alert("192.0.2.7", AlertState::Resolved, 1.0);
+        t.record(&key(&unknown), &mut unknown);
+        assert!(!t.is_dirty(), "resolving an unknown alert changes nothing");
+    }
+}

@@ -12,6 +12,7 @@
 //!
 //! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
 //! telemetry/ Prometheus registry and metric definitions, top-talker sketch
+//! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! synth/     deterministic packet and pcap writer for fixtures and benchmarks
@@ -28,6 +29,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod health;
 pub mod networks;
 pub mod pipeline;
 pub mod synth;

@@ -11,46 +11,11 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{free_port, netwarden, pcaps_dir, wait_for};
+use common::{Proc, free_port, get_json, netwarden, pcaps_dir, url_encode as encode, wait_for};
 use serde_json::Value;
-
-/// A child process killed and reaped on drop, so a failed assertion leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        drop(self.0.kill());
-        drop(self.0.wait());
-    }
-}
-
-/// Percent-encodes `s` for a URL query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `GET path` over HTTP/1.0 (so the body is never chunked): the parsed JSON body.
-fn get_json(port: u16, path: &str) -> Option<Value> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (_, body) = raw.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
-}
 
 /// Every `expr` of every panel target (nested rows included), with the panel title.
 fn expressions(value: &Value, title: &str, out: &mut Vec<(String, String)>) {
@@ -99,16 +64,20 @@ fn dashboard_files() -> Vec<PathBuf> {
 /// returns both processes and Prometheus's port once netwarden's rates are queryable.
 fn start_stack(storage: &Path) -> (Proc, Proc, u16) {
     let nw_port = free_port();
+    // The shipped rules plus an alert sink, so the delivery panels have series too.
+    let nw_config = common::shipped_rules_config(
+        storage,
+        &format!(
+            "[daemon]\nstate_directory = \"\"\n\n[alerting]\nlog_file = {:?}\n",
+            storage.join("alerts.jsonl").display().to_string()
+        ),
+    );
     let netwarden = Proc(
         netwarden()
-            .args([
-                "run",
-                "--speed",
-                "max",
-                "--protect",
-                "10.0.0.0/8",
-                "--listen",
-            ])
+            .arg("run")
+            .arg("--config")
+            .arg(&nw_config)
+            .args(["--speed", "max", "--protect", "10.0.0.0/8", "--listen"])
             .arg(format!("127.0.0.1:{nw_port}"))
             .arg("--pcap")
             .arg(pcaps_dir().join("attacks/esnet_nmap_nmap_80_vanilla.pcap"))

@@ -5,8 +5,12 @@
 // Test code: a failed unwrap or panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{Proc, free_port, http_request, wait_for};
 
 fn dashboards() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
@@ -109,36 +113,6 @@ fn alerts_route_by_severity() {
     }
 }
 
-/// An Alertmanager child process, killed and reaped on drop.
-struct Alertmanager(std::process::Child);
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        drop(self.0.kill());
-        drop(self.0.wait());
-    }
-}
-
-/// One HTTP/1.0 request to 127.0.0.1:`port` (never chunked): status and body.
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
-    let (_, body) = raw.split_once("\r\n\r\n")?;
-    Some((status, body.to_owned()))
-}
-
 /// (alertname, severity, kind label, target label, target, inhibited).
 type InhibitionCase = (
     &'static str,
@@ -206,7 +180,7 @@ const INHIBITION_CASES: [InhibitionCase; 6] = [
 
 /// (alertname, target, inhibited) of every alert Alertmanager holds, sorted.
 fn alert_states(port: u16) -> Option<Vec<(String, String, bool)>> {
-    let (_, body) = http(port, "GET", "/api/v2/alerts", "")?;
+    let (_, body) = http_request(port, "GET", "/api/v2/alerts", "")?;
     let list: serde_json::Value = serde_json::from_str(&body).ok()?;
     let mut states: Vec<_> = list
         .as_array()?
@@ -232,12 +206,8 @@ fn alert_states(port: u16) -> Option<Vec<(String, String, bool)>> {
 #[test]
 fn higher_severity_inhibits_lower_for_the_same_target_only() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _am = Alertmanager(
+    let port = free_port();
+    let _am = Proc(
         Command::new("prometheus-alertmanager")
             .arg(format!(
                 "--config.file={}",
@@ -261,8 +231,8 @@ fn higher_severity_inhibits_lower_for_the_same_target_only() {
         })
         .collect();
     let body = serde_json::Value::from(alerts).to_string();
-    let posted = common_wait(30, || {
-        http(port, "POST", "/api/v2/alerts", &body).filter(|(s, _)| *s == 200)
+    let posted = wait_for(30, || {
+        http_request(port, "POST", "/api/v2/alerts", &body).filter(|(s, _)| *s == 200)
     });
     assert!(posted.is_some(), "Alertmanager never accepted the alerts");
     let mut expected: Vec<_> = INHIBITION_CASES
@@ -273,23 +243,9 @@ fn higher_severity_inhibits_lower_for_the_same_target_only() {
         .collect();
     expected.sort();
     let mut last = None;
-    let settled = common_wait(30, || {
+    let settled = wait_for(30, || {
         last = alert_states(port);
         (last.as_ref() == Some(&expected)).then_some(())
     });
     assert!(settled.is_some(), "inhibition differs: {last:?}");
-}
-
-/// Polls `f` every 100 ms until it returns `Some` or `secs` pass.
-fn common_wait<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }

@@ -1,0 +1,257 @@
+//! One reading of the daemon's own state: the metric values the self-alert conditions
+//! need, and the age of every blocklist file that has a `max_age`.
+//!
+//! Owns [`Reading`] (plain numbers keyed by their label: interface, worker, rule, sink),
+//! its extraction from gathered metric families ([`Reading::from_families`]), and
+//! [`BlocklistFile`] (which files to stat, read from the config). Does not own: judging
+//! the numbers (`conditions`) or defining the metrics (`crate::telemetry`).
+//!
+//! Invariant: only series named here are read; a series without the label its key needs is
+//! ignored, so a reading never panics on an unexpected registry.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use prometheus::proto::{Metric, MetricFamily};
+
+use crate::config::{Config, RuleKind};
+
+/// Frames delivered by one capture source, and frames the kernel dropped before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CaptureReading {
+    /// `netwarden_capture_received_packets_total`.
+    pub received: f64,
+    /// `netwarden_capture_dropped_packets_total{reason="kernel"}`.
+    pub kernel_dropped: f64,
+}
+
+/// One worker's flow table.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FlowTableReading {
+    /// `netwarden_flows_active`.
+    pub active: f64,
+    /// `netwarden_flows_capacity` (0 until the worker has started).
+    pub capacity: f64,
+}
+
+/// One alert sink (`router`, `alertmanager-<i>`, `webhook`, `log_file`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SinkReading {
+    /// Failed attempts plus dropped alerts, every type and reason together.
+    pub failures: f64,
+    /// `netwarden_alert_queue_length`.
+    pub queue_length: f64,
+}
+
+/// One blocklist file and its age.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlocklistReading {
+    /// The file and the limit on its age.
+    pub file: BlocklistFile,
+    /// Time since its last modification; `None` when it cannot be read.
+    pub age: Option<Duration>,
+}
+
+/// A blocklist file whose age is checked: from a `blocklist` rule with `max_age`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlocklistFile {
+    /// The rule's name.
+    pub rule: String,
+    /// The file (absolute after config loading).
+    pub path: PathBuf,
+    /// The rule's `max_age`.
+    pub max_age: Duration,
+}
+
+impl BlocklistFile {
+    /// Every file of every `blocklist` rule that sets `max_age`, in config order.
+    pub fn from_config(config: &Config) -> Vec<BlocklistFile> {
+        config
+            .rules
+            .iter()
+            .filter(|r| r.kind == RuleKind::Blocklist)
+            .filter_map(|r| r.max_age.map(|max_age| (r, max_age.0)))
+            .flat_map(|(r, max_age)| {
+                r.files.iter().map(move |path| BlocklistFile {
+                    rule: r.name.clone(),
+                    path: path.clone(),
+                    max_age,
+                })
+            })
+            .collect()
+    }
+
+    /// The file's age at `now` from its modification time (a syscall: off the hot path).
+    /// A modification time in the future counts as age zero.
+    pub fn read(&self, now: SystemTime) -> BlocklistReading {
+        let age = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|modified| now.duration_since(modified).unwrap_or_default());
+        BlocklistReading {
+            file: self.clone(),
+            age,
+        }
+    }
+}
+
+/// The numbers behind every self-alert condition at one instant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reading {
+    /// By `interface`.
+    pub interfaces: BTreeMap<String, CaptureReading>,
+    /// By `worker`.
+    pub flow_tables: BTreeMap<String, FlowTableReading>,
+    /// `netwarden_rule_keys_evicted_total` by `rule`.
+    pub rule_keys_evicted: BTreeMap<String, f64>,
+    /// By `sink`.
+    pub sinks: BTreeMap<String, SinkReading>,
+    /// Every checked blocklist file.
+    pub blocklists: Vec<BlocklistReading>,
+}
+
+/// The value of label `name` of `m`.
+fn label<'m>(m: &'m Metric, name: &str) -> Option<&'m str> {
+    m.get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map(prometheus::proto::LabelPair::value)
+}
+
+impl Reading {
+    /// Extracts a reading from gathered metric families (`Registry::gather`); blocklists
+    /// are left empty.
+    pub fn from_families(families: &[MetricFamily]) -> Reading {
+        let mut r = Reading::default();
+        for family in families {
+            let name = family.name();
+            for m in family.get_metric() {
+                r.add(name, m);
+            }
+        }
+        r
+    }
+
+    fn add(&mut self, name: &str, m: &Metric) {
+        let counter = m.get_counter().get_value();
+        let gauge = m.get_gauge().get_value();
+        match name {
+            "netwarden_capture_received_packets_total" => {
+                if let Some(i) = label(m, "interface") {
+                    self.interfaces.entry(i.to_owned()).or_default().received += counter;
+                }
+            }
+            "netwarden_capture_dropped_packets_total" => {
+                if label(m, "reason") == Some("kernel")
+                    && let Some(i) = label(m, "interface")
+                {
+                    self.interfaces
+                        .entry(i.to_owned())
+                        .or_default()
+                        .kernel_dropped += counter;
+                }
+            }
+            "netwarden_flows_active" => {
+                if let Some(w) = label(m, "worker") {
+                    self.flow_tables.entry(w.to_owned()).or_default().active = gauge;
+                }
+            }
+            "netwarden_flows_capacity" => {
+                if let Some(w) = label(m, "worker") {
+                    self.flow_tables.entry(w.to_owned()).or_default().capacity = gauge;
+                }
+            }
+            "netwarden_rule_keys_evicted_total" => {
+                if let Some(rule) = label(m, "rule") {
+                    *self.rule_keys_evicted.entry(rule.to_owned()).or_default() += counter;
+                }
+            }
+            "netwarden_alert_send_errors_total" | "netwarden_alerts_dropped_total" => {
+                if let Some(s) = label(m, "sink") {
+                    self.sinks.entry(s.to_owned()).or_default().failures += counter;
+                }
+            }
+            "netwarden_alert_queue_length" => {
+                if let Some(s) = label(m, "sink") {
+                    self.sinks.entry(s.to_owned()).or_default().queue_length = gauge;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::telemetry::Metrics;
+
+    #[test]
+    fn issue_4_reading_finds_every_series_the_conditions_need() {
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let w = metrics.worker("eth0", "eth0-0");
+        w.interface.received_packets.inc_by(90);
+        w.interface.kernel_dropped.inc_by(10);
+        w.flows_active.set(1024);
+        w.flows_capacity.set(1024);
+        let mut rules = metrics
+            .detection
+            .for_rules(&[("scan".to_owned(), "warning")]);
+        rules.rule(0).unwrap().record(0, false, 0, 5, 7, 0.0);
+        let sink = metrics.alerts.sink("alertmanager-0");
+        sink.error("connect");
+        sink.retries_exhausted.inc();
+        sink.queue_length.set(3);
+        metrics.alerts.dropped("router", "queue_full").inc();
+
+        let r = Reading::from_families(&metrics.registry().gather());
+        assert_eq!(
+            r.interfaces.get("eth0"),
+            Some(&CaptureReading {
+                received: 90.0,
+                kernel_dropped: 10.0
+            })
+        );
+        assert_eq!(
+            r.flow_tables.get("eth0-0"),
+            Some(&FlowTableReading {
+                active: 1024.0,
+                capacity: 1024.0
+            })
+        );
+        assert_eq!(r.rule_keys_evicted.get("scan"), Some(&7.0));
+        assert_eq!(
+            r.sinks.get("alertmanager-0"),
+            Some(&SinkReading {
+                failures: 2.0,
+                queue_length: 3.0
+            })
+        );
+        assert_eq!(r.sinks.get("router").map(|s| s.failures), Some(1.0));
+    }
+
+    #[test]
+    fn issue_4_blocklist_files_come_from_rules_with_max_age_and_report_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("bad.txt");
+        std::fs::write(&list, "192.0.2.1\n").unwrap();
+        let src = format!(
+            "[[rules]]\nname = \"bl\"\nkind = \"blocklist\"\nseverity = \"warning\"\n\
+             files = [{list:?}, \"/nonexistent/list.txt\"]\nmax_age = \"1h\"\n\
+             [[rules]]\nname = \"ageless\"\nkind = \"blocklist\"\nseverity = \"info\"\n\
+             files = [{list:?}]\n"
+        );
+        let config = crate::config::parse(&src, Path::new("t.toml")).unwrap();
+        let files = BlocklistFile::from_config(&config);
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files[0].rule, "bl");
+        assert_eq!(files[0].max_age, Duration::from_secs(3600));
+        let later = SystemTime::now() + Duration::from_secs(7200);
+        let age = files[0].read(later).age.unwrap();
+        assert!(age >= Duration::from_secs(7199), "{age:?}");
+        assert_eq!(files[1].read(later).age, None);
+    }
+}

@@ -73,7 +73,7 @@ pub struct Overrides {
 }
 
 /// `netwarden run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,

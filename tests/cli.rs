@@ -83,6 +83,29 @@ fn check_config_names_file_line_and_key_of_every_problem() {
 }
 
 #[test]
+fn issue_3_check_config_reads_blocklist_files_and_names_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("netwarden.toml"),
+        "[[rules]]\nname = \"bad_hosts\"\nkind = \"blocklist\"\nseverity = \"warning\"\nfiles = [\"bad.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        "# feed\n192.0.2.1\n192.0.2.300\n",
+    )
+    .unwrap();
+    let out = netwarden()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("netwarden.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.txt:3"), "{stderr}");
+}
+
+#[test]
 fn missing_config_file_is_a_config_error() {
     let out = netwarden()
         .args(["check-config", "--config", "/nonexistent/netwarden.toml"])

@@ -33,6 +33,8 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
         "usr/lib/sysctl.d/60-netwarden.conf",
         "etc/netwarden/netwarden.toml",
         "etc/netwarden/rules.d/default.toml",
+        "etc/netwarden/rules.d/blocklist.toml",
+        "etc/netwarden/blocklist.txt",
         "usr/share/netwarden/dashboards/grafana/traffic-overview.json",
         "usr/share/netwarden/dashboards/grafana/daemon-health.json",
         "usr/share/netwarden/dashboards/grafana/security.json",
@@ -57,6 +59,17 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
     assert!(provider.contains("path: /usr/share/netwarden/dashboards/grafana"));
 
     let config = d.join("etc/netwarden/netwarden.toml");
+    // The installed config, its rule files and the blocklist they name load as a whole.
+    let check = Command::new(env!("CARGO_BIN_EXE_netwarden"))
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     std::fs::write(&config, "# edited on site\n").unwrap();
     install(d);
     assert_eq!(

@@ -36,8 +36,10 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
         "run as root (or set NETWARDEN_SKIP_LIVE=1)"
     );
     let config = temp_file("[daemon]\nuser = \"nobody\"\n", ".toml");
+    let state = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = netwarden()
+        .env("STATE_DIRECTORY", state.path())
         .args(["run", "--speed", "max", "--config"])
         .arg(config.path())
         .arg("--listen")
@@ -61,6 +63,15 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
     assert_eq!(status_field(&pid, "CapBnd:"), "0000000000002000");
     assert_eq!(status_field(&pid, "CapInh:"), "0000000000000000");
     assert_eq!(status_field(&pid, "CapAmb:"), "0000000000000000");
+    // The state directory root created was handed over, so firing alerts can be saved.
+    let owner = std::fs::metadata(state.path()).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&owner),
+            std::os::unix::fs::MetadataExt::gid(&owner)
+        ),
+        (65534, 65534)
+    );
     // Still serving after the switch.
     let metrics = http_get(port, "/metrics").unwrap();
     assert_eq!(metrics.0, 200);

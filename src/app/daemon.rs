@@ -9,6 +9,7 @@
 //!   delivering alerts to Alertmanager, the webhook and the log file; workers hand it alerts
 //!   without ever waiting;
 //! - main: a current-thread tokio runtime waiting for SIGINT/SIGTERM or a worker failure.
+//!   It also runs the self-alert monitor (`crate::health`, once a second).
 //!
 //! Shutdown: the first signal sets the shared flag; workers notice it within one read
 //! timeout, drain their flows (reason `shutdown`) and exit; then the alert router delivers
@@ -24,21 +25,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::privileges;
+use super::reload::{self, Reloader};
 use super::replay::FILE_INTERFACE;
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
 use super::{Shared, init_logging, load_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
-use crate::alert::sinks::{AlertRouter, RouterSettings};
+use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
 use crate::config::Config;
 use crate::detect::{Detector, RuleSet};
+use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::telemetry::WorkerMetrics;
@@ -123,10 +126,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         config.capture.interfaces.clone_from(&args.interfaces);
     }
     init_logging(&config);
+    // Blocklist files are read here, so a bad one stops start-up before capture begins.
+    let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
     // Before the workers, so no alert of theirs has nowhere to go.
+    // Issue 4: firing alerts survive a restart in the state directory.
+    let state = state_directory(
+        &config.daemon.state_directory,
+        std::env::var_os("STATE_DIRECTORY").as_deref(),
+    );
     let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?,
+        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
         &shared.metrics.alerts,
     )
     .context("starting alert delivery")?;
@@ -136,29 +146,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
     // Issue 4: sockets are open and the listener bound; root is no longer needed.
-    privileges::drop_to_user(&config.daemon.user)?;
+    privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
-    let mut workers = Vec::new();
     // systemd (issue 4): the watchdog reads each worker's heartbeat gauge.
     let heartbeats = plans.iter().map(|p| p.metrics.heartbeat.clone()).collect();
-    let rules = Arc::new(RuleSet::build(&config));
-    for plan in plans {
-        let name = plan.thread_name.clone();
-        let detector = worker_detector(&rules, &shared, alerts.handle().alert_output());
-        let shutdown = Arc::clone(&shutdown);
-        let failed = failed_tx.clone();
-        let handle = std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || {
-                if let Err(e) = run_worker(plan, detector, &shutdown) {
-                    tracing::error!(worker = %name, error = %e, "Capture worker failed.");
-                    drop(failed.send(e.to_string()));
-                }
-            })
-            .context("spawning a worker thread")?;
-        workers.push(handle);
-    }
+    let (workers, rule_updates) =
+        spawn_workers(plans, &rules, &shared, &alerts, &shutdown, &failed_tx)?;
     drop(failed_tx);
     admin.ready.store(true, Ordering::Release);
     tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
@@ -178,6 +172,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    // Issue 3: SIGHUP and watched files reload rules, host groups and blocklists; the
+    // self-alert monitor follows `config_updates`.
+    let (config_updates, _) = watch::channel(Arc::new(config.clone()));
+    // Issue 4: self-alerts, judged once a second on this runtime from the daemon's own
+    // metrics and sent through the alert router.
+    health::spawn(
+        &runtime,
+        &config,
+        &shared.metrics,
+        &alerts.handle(),
+        &config_updates,
+    );
+    runtime.spawn(reload::run(Reloader::new(
+        args.clone(),
+        config,
+        Arc::clone(&rules),
+        rule_updates,
+        config_updates.clone(),
+        shared.metrics.reload.clone(),
+    )));
     let failure = runtime.block_on(async {
         tokio::select! {
             signal = shutdown_signal() => {
@@ -190,22 +204,67 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     shutdown.store(true, Ordering::Release);
     notifier.stopping();
     drop(watchdog);
-    runtime.spawn(async {
-        let _ = shutdown_signal().await;
-        tracing::warn!("Second signal: exiting immediately.");
-        std::process::exit(130);
-    });
-    for w in workers {
-        if w.join().is_err() {
-            tracing::error!("A worker thread panicked.");
+    // Workers drain their flows, then queued alerts get their grace period; a second
+    // signal meanwhile exits at once.
+    runtime.block_on(async {
+        let drained = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                if w.join().is_err() {
+                    tracing::error!("A worker thread panicked.");
+                }
+            }
+            alerts.shutdown()
+        });
+        tokio::select! {
+            _ = drained => {}
+            signal = shutdown_signal() => {
+                tracing::warn!(signal, "Second signal: exiting immediately.");
+                std::process::exit(130);
+            }
         }
-    }
-    let _ = alerts.shutdown();
+    });
     drop(admin);
     match failure {
         Some(error) => bail!("capture worker failed: {error}"),
         None => Ok(()),
     }
+}
+
+/// Where the reloader sends one worker's new rule sets.
+type RuleUpdates = std::sync::mpsc::Sender<Arc<RuleSet>>;
+
+/// Starts one thread per worker plan; returns their handles and, per worker, where the
+/// reloader sends new rule sets (issue 3).
+fn spawn_workers(
+    plans: Vec<WorkerPlan>,
+    rules: &Arc<RuleSet>,
+    shared: &Shared,
+    alerts: &AlertRouter,
+    shutdown: &Arc<AtomicBool>,
+    failed: &mpsc::UnboundedSender<String>,
+) -> anyhow::Result<(Vec<JoinHandle<()>>, Vec<RuleUpdates>)> {
+    let mut workers = Vec::with_capacity(plans.len());
+    let mut rule_updates = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let name = plan.thread_name.clone();
+        let (updates_tx, updates) = std::sync::mpsc::channel();
+        rule_updates.push(updates_tx);
+        let detector =
+            worker_detector(rules, shared, alerts.handle().alert_output()).with_updates(updates);
+        let shutdown = Arc::clone(shutdown);
+        let failed = failed.clone();
+        let handle = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                if let Err(e) = run_worker(plan, detector, &shutdown) {
+                    tracing::error!(worker = %name, error = %e, "Capture worker failed.");
+                    drop(failed.send(e.to_string()));
+                }
+            })
+            .context("spawning a worker thread")?;
+        workers.push(handle);
+    }
+    Ok((workers, rule_updates))
 }
 
 /// One worker's detector: the shared rules, this worker's per-rule metric handles, and
@@ -215,13 +274,7 @@ fn worker_detector(
     shared: &Shared,
     alerts: Box<dyn AlertOutput>,
 ) -> Detector {
-    let labels: Vec<(String, &str)> = rules
-        .rules()
-        .iter()
-        .map(|r| (r.name.clone(), r.severity.as_str()))
-        .collect();
-    Detector::new(Arc::clone(rules), alerts)
-        .with_metrics(shared.metrics.detection.for_rules(&labels))
+    Detector::new(Arc::clone(rules), alerts).with_metrics(shared.metrics.detection.clone())
 }
 
 /// Resolves on SIGINT or SIGTERM with the signal's name.
@@ -269,7 +322,16 @@ fn run_worker(
     if stopped == Stopped::EndOfSource {
         pipeline.publish_window();
         tracing::info!("Capture file finished; still serving metrics until stopped.");
+        // The end of the file is a live link gone silent: packet time runs on from the
+        // last packet at wall-clock speed (as `Next::Idle` ticks a quiet live link), so
+        // flows expire and alerts resolve after their resolve_delay.
+        let last = pipeline.totals().last_ts;
+        let ended = std::time::Instant::now();
         while !shutdown.load(Ordering::Acquire) {
+            if let Some(last) = last {
+                pipeline.tick(last.saturating_add(ended.elapsed()));
+                pipeline.flush(&metrics);
+            }
             // A finished file is not a stuck worker: keep the watchdog's heartbeat going.
             let now = crate::timestamp::Timestamp::now().as_nanos() / 1_000_000_000;
             metrics

@@ -5,11 +5,13 @@
 //! worker threads + a tokio runtime for HTTP and signals) and [`replay`] (`netwarden
 //! replay`: capture files through one pipeline, then a summary). `anyhow` is allowed here,
 //! at the binary edge; library modules return typed errors. The daemon's operating-system
-//! edges live beside it: [`systemd`] (readiness, watchdog) and `privileges` (dropping root).
+//! edges live beside it: [`systemd`] (readiness, watchdog), `privileges` (dropping root)
+//! and `reload` (SIGHUP and watched files).
 
 pub mod daemon;
 mod logging;
 mod privileges;
+mod reload;
 pub mod replay;
 pub mod rules_test;
 pub mod systemd;

@@ -1,4 +1,5 @@
-//! Dropping root after start-up: switch to `[daemon] user`, keep only `CAP_NET_RAW`.
+//! Dropping root after start-up: switch to `[daemon] user`, keep only `CAP_NET_RAW`, and
+//! hand that user the state directory root created.
 //!
 //! Started as root outside systemd, netwarden opens its capture sockets and binds
 //! `/metrics` first, then calls [`drop_to_user`]. Under systemd there is nothing to drop:
@@ -19,6 +20,8 @@
 //! every capability at the uid change, since only the calling thread keeps them).
 //! Any failure is an error that stops start-up: half-dropped privileges are not an option.
 
+use std::path::Path;
+
 use anyhow::{Context as _, bail};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Uid, User};
@@ -26,11 +29,12 @@ use nix::unistd::{Gid, Uid, User};
 /// The one capability kept: opening `AF_PACKET` sockets (e.g. for a later reload).
 const KEPT: Capability = Capability::CAP_NET_RAW;
 
-/// Switches to `user` if it is set and the process runs as root. Returns whether it did.
+/// Switches to `user` if it is set and the process runs as root, first handing it the
+/// state directory `state` (and what is in it) that root created. Returns whether it did.
 ///
 /// # Errors
 /// The user does not exist or any step of the switch fails.
-pub(super) fn drop_to_user(user: &str) -> anyhow::Result<bool> {
+pub(super) fn drop_to_user(user: &str, state: Option<&Path>) -> anyhow::Result<bool> {
     if user.is_empty() {
         return Ok(false);
     }
@@ -41,6 +45,9 @@ pub(super) fn drop_to_user(user: &str) -> anyhow::Result<bool> {
         tracing::info!(user, "Not running as root; keeping the current identity.");
         return Ok(false);
     }
+    if let Some(dir) = state.filter(|d| d.is_dir()) {
+        give(dir, &account).with_context(|| format!("handing {} to `{user}`", dir.display()))?;
+    }
     switch(account.uid, account.gid).with_context(|| format!("dropping privileges to `{user}`"))?;
     tracing::info!(
         user,
@@ -49,6 +56,18 @@ pub(super) fn drop_to_user(user: &str) -> anyhow::Result<bool> {
         "Dropped root; keeping only CAP_NET_RAW."
     );
     Ok(true)
+}
+
+/// Makes `account` the owner of `dir` and of the files directly in it.
+fn give(dir: &Path, account: &User) -> std::io::Result<()> {
+    let owner = |p: &Path| {
+        std::os::unix::fs::chown(p, Some(account.uid.as_raw()), Some(account.gid.as_raw()))
+    };
+    owner(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        owner(&entry?.path())?;
+    }
+    Ok(())
 }
 
 fn switch(uid: Uid, gid: Gid) -> anyhow::Result<()> {
@@ -80,6 +99,6 @@ mod tests {
 
     #[test]
     fn empty_user_keeps_the_identity() {
-        assert!(!drop_to_user("").unwrap());
+        assert!(!drop_to_user("", None).unwrap());
     }
 }

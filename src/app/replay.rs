@@ -115,9 +115,9 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
     };
     let metrics = shared.metrics.worker(FILE_INTERFACE, "0");
     let mut pipeline = Pipeline::new(shared.pipeline_options(config, 0, 1));
-    let rules = Arc::new(RuleSet::build(config));
+    let rules = Arc::new(RuleSet::build(config).context("reading the rules' blocklist files")?);
     let collected = Arc::new(Mutex::new(Vec::new()));
-    let detection = shared.metrics.detection.for_rules(&rules.metric_labels());
+    let detection = shared.metrics.detection.clone();
     pipeline.set_detector(
         Detector::new(
             Arc::clone(&rules),

@@ -96,6 +96,10 @@ pub struct Metrics {
     pub alerts: AlertMetrics,
     /// Detection series, per rule.
     pub detection: DetectionMetricVecs,
+    /// Config reload series.
+    pub reload: ReloadMetrics,
+    /// Self-alerts firing now, by rule and severity (issue 4, set by `crate::health`).
+    pub self_alerts_firing: IntGaugeVec,
     network_names: Vec<String>,
 }
 
@@ -256,6 +260,13 @@ impl Metrics {
             top_talkers: Arc::new(TopTalkerBoard::new(top_talkers)?),
             alerts: AlertMetrics::new(&r)?,
             detection: DetectionMetricVecs::new(&r)?,
+            reload: ReloadMetrics::new(&r)?,
+            self_alerts_firing: gauge_vec(
+                &r,
+                "netwarden_self_alerts_firing",
+                "Self-alerts (netwarden about itself) firing now, by rule and severity.",
+                &["rule", "severity"],
+            )?,
             network_names: network_names.to_vec(),
             registry: r,
         };
@@ -413,6 +424,16 @@ const SEND_BUCKETS: [f64; 12] = [
     1e-3, 4e-3, 16e-3, 64e-3, 0.128, 0.256, 0.512, 1.0, 2.0, 4.0, 10.0, 30.0,
 ];
 
+/// `error_type` values of `netwarden_alert_send_errors_total`.
+const SEND_ERROR_TYPES: [&str; 6] = [
+    "connect",
+    "timeout",
+    "protocol",
+    "status_4xx",
+    "status_5xx",
+    "io",
+];
+
 /// Alert delivery series. The `sink` label is bounded: `router` (the inbox between workers
 /// and the delivery thread), `alertmanager-<index>`, `webhook`, `log_file`.
 #[derive(Clone)]
@@ -472,6 +493,10 @@ impl AlertMetrics {
     /// Handles of one sink, resolved once.
     pub fn sink(&self, sink: &str) -> AlertSinkMetrics {
         let dropped = |reason: &str| self.dropped.with_label_values(&[sink, reason]);
+        // Issue 4: error series exist from start-up, so `rate()` sees the first failure.
+        for error_type in SEND_ERROR_TYPES {
+            self.errors.with_label_values(&[sink, error_type]);
+        }
         AlertSinkMetrics {
             sent: self.sent.with_label_values(&[sink]),
             errors: self.errors.clone(),
@@ -584,17 +609,23 @@ impl DetectionMetricVecs {
         DetectionMetrics {
             rules: rules
                 .iter()
-                .map(|(name, severity)| RuleMetrics {
-                    firing: self.firing.with_label_values(&[name.as_str(), severity]),
-                    raised: self.raised.with_label_values(&[name.as_str(), severity]),
-                    shadow: self.shadow.with_label_values(&[name.as_str()]),
-                    keys: self.keys.with_label_values(&[name.as_str()]),
-                    evictions: self.evictions.with_label_values(&[name.as_str()]),
-                    evaluation: self.evaluation.with_label_values(&[name.as_str()]),
-                    last_firing: 0,
-                    last_keys: 0,
-                })
+                .map(|(name, severity)| self.rule(name, severity))
                 .collect(),
+        }
+    }
+
+    /// Handles of one rule (`name`, `severity` label), resolved once: a detector calls
+    /// this at start and for each rule a reload adds or changes.
+    pub fn rule(&self, name: &str, severity: &str) -> RuleMetrics {
+        RuleMetrics {
+            firing: self.firing.with_label_values(&[name, severity]),
+            raised: self.raised.with_label_values(&[name, severity]),
+            shadow: self.shadow.with_label_values(&[name]),
+            keys: self.keys.with_label_values(&[name]),
+            evictions: self.evictions.with_label_values(&[name]),
+            evaluation: self.evaluation.with_label_values(&[name]),
+            last_firing: 0,
+            last_keys: 0,
         }
     }
 }
@@ -649,5 +680,63 @@ impl RuleMetrics {
         self.last_keys = keys;
         self.evictions.inc_by(evicted);
         self.evaluation.inc_by(seconds);
+    }
+
+    /// Takes this detector's share back out of the shared gauges (firing alerts, keys
+    /// tracked): its rule was removed or its handles replaced by a reload.
+    pub fn retire(self) {
+        self.firing.sub(self.last_firing);
+        self.keys.sub(self.last_keys);
+    }
+}
+
+/// Config reload outcomes (`netwarden_config_*`), as Prometheus itself exports them.
+#[derive(Clone)]
+pub struct ReloadMetrics {
+    /// Reloads that took effect.
+    pub succeeded: IntCounter,
+    /// Reloads refused (the previous config kept running).
+    pub failed: IntCounter,
+    /// 1 when the last reload attempt succeeded (or none was tried), 0 when it failed.
+    pub last_successful: IntGauge,
+    /// Wall-clock time of the last config that took effect (start-up counts).
+    pub last_success_time: IntGauge,
+}
+
+impl ReloadMetrics {
+    fn new(r: &Registry) -> prometheus::Result<ReloadMetrics> {
+        let reloads = counter_vec(
+            r,
+            "netwarden_config_reloads_total",
+            "Config reloads (SIGHUP or a watched file changed), by result.",
+            &["result"],
+        )?;
+        let last_successful = IntGauge::new(
+            "netwarden_config_last_reload_successful",
+            "Whether the last config reload succeeded (1) or was refused (0).",
+        )?;
+        r.register(Box::new(last_successful.clone()))?;
+        last_successful.set(1);
+        let last_success_time = IntGauge::new(
+            "netwarden_config_last_reload_success_timestamp_seconds",
+            "When the running config took effect, seconds since the epoch.",
+        )?;
+        r.register(Box::new(last_success_time.clone()))?;
+        let m = ReloadMetrics {
+            succeeded: reloads.with_label_values(&["success"]),
+            failed: reloads.with_label_values(&["failure"]),
+            last_successful,
+            last_success_time,
+        };
+        m.mark_loaded();
+        Ok(m)
+    }
+
+    /// Records that a config took effect now.
+    pub fn mark_loaded(&self) {
+        let now = crate::timestamp::Timestamp::now().as_nanos() / 1_000_000_000;
+        self.last_success_time
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
+        self.last_successful.set(1);
     }
 }

@@ -14,5 +14,7 @@ mod top_talkers;
 
 pub use metrics::{AlertMetrics, AlertSinkMetrics};
 pub use metrics::{DetectionMetricVecs, DetectionMetrics, RuleMetrics};
-pub use metrics::{InterfaceMetrics, Metrics, Protocol, TCP_FLAG_NAMES, WorkerMetrics};
+pub use metrics::{
+    InterfaceMetrics, Metrics, Protocol, ReloadMetrics, TCP_FLAG_NAMES, WorkerMetrics,
+};
 pub use top_talkers::{Rate, Talker, TopTalkerBoard, TopTalkers};

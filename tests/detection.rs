@@ -15,10 +15,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use common::{netwarden, parse_stdout_json, pcaps_dir, replay_json};
+use common::{netwarden, pcapgen, pcaps_dir, replay_json};
 
 fn rules_test(file: &Path) -> Output {
     netwarden()
@@ -144,22 +144,11 @@ rule = "udp_flood"
     assert!(stdout.contains("1 cases, 0 passed, 1 failed"), "{stdout}");
 }
 
-/// Runs the generator; returns its ground truth.
+/// Runs the generator into `dir`; returns the capture and its ground truth.
 fn generate(dir: &Path, scenario: &str, args: &[&str]) -> (PathBuf, serde_json::Value) {
     let out_file = dir.join(format!("{scenario}.pcap"));
-    let out = Command::new(env!("CARGO_BIN_EXE_netwarden-pcapgen"))
-        .arg(scenario)
-        .arg("--out")
-        .arg(&out_file)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out_file, parse_stdout_json(&out))
+    let truth = pcapgen(scenario, &out_file, args);
+    (out_file, truth)
 }
 
 /// Seconds from `start_ns` to the first firing of `rule` matching `key` (`src` or `dst`).

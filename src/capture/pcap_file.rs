@@ -217,7 +217,9 @@ impl PcapFileSource {
         let base = self.buf.as_ptr() as usize;
         let data = self.buf.get(self.start..self.end).unwrap_or_default();
         let offset_in = |bytes: &[u8]| (bytes.as_ptr() as usize).saturating_sub(base);
-        let used = |rest: &[u8]| data.len() - rest.len();
+        // `rest` is the unparsed suffix of `data`; saturating keeps a misbehaving parser
+        // from panicking here.
+        let used = |rest: &[u8]| data.len().saturating_sub(rest.len());
         let legacy = |(rest, b): (&[u8], LegacyPcapBlock<'_>), i: Option<&Interface>| {
             let located = i.map(|&i| Located {
                 ts: timestamp_split(u64::from(b.ts_sec), u64::from(b.ts_usec), i),

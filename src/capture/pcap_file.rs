@@ -213,7 +213,7 @@ impl PcapFileSource {
 
     /// Parses the next record in the buffer (see [`Parsed`]).
     #[inline]
-    fn parse(&mut self) -> Result<Parsed, CaptureError> {
+    fn parse(&mut self) -> Parsed {
         let base = self.buf.as_ptr() as usize;
         let data = self.buf.get(self.start..self.end).unwrap_or_default();
         let offset_in = |bytes: &[u8]| (bytes.as_ptr() as usize).saturating_sub(base);
@@ -231,7 +231,7 @@ impl PcapFileSource {
             Parsed::Record(used(rest), located)
         };
         let interface = self.interfaces.first();
-        Ok(match self.format {
+        match self.format {
             Format::LegacyLe => on_record(pcap_parser::parse_pcap_frame(data), |r| {
                 legacy(r, interface)
             }),
@@ -251,7 +251,7 @@ impl PcapFileSource {
                 };
                 let (rest, block) = match parsed {
                     Ok(ok) => ok,
-                    Err(e) => return Ok(Parsed::from_error(e)),
+                    Err(e) => return Parsed::from_error(e),
                 };
                 let used = used(rest);
                 let located = match block {
@@ -264,8 +264,10 @@ impl PcapFileSource {
                     }
                     Block::InterfaceDescription(idb) => {
                         let units = idb.ts_resolution().unwrap_or(1_000_000).max(1);
-                        let i = interface_of(&self.path, idb.linktype.0, units, idb.ts_offset())?;
-                        self.interfaces.push(i);
+                        match interface_of(&self.path, idb.linktype.0, units, idb.ts_offset()) {
+                            Ok(i) => self.interfaces.push(i),
+                            Err(e) => return Parsed::Unsupported(Box::new(e)),
+                        }
                         None
                     }
                     Block::EnhancedPacket(epb) => usize::try_from(epb.if_id)
@@ -293,7 +295,7 @@ impl PcapFileSource {
                 };
                 Parsed::Record(used, located)
             }
-        })
+        }
     }
 }
 
@@ -305,6 +307,9 @@ enum Parsed {
     Incomplete(usize),
     /// A corrupt record, for this reason.
     Corrupt(String),
+    /// A pcapng interface with a link type netwarden does not decode (boxed: the error is
+    /// rare and large, and this enum is returned once per record).
+    Unsupported(Box<CaptureError>),
 }
 
 impl Parsed {
@@ -387,7 +392,7 @@ impl Source for PcapFileSource {
             self.interfaces = vec![interface_of(&self.path, h.network.0, units, 0)?];
         }
         let located = loop {
-            match self.parse()? {
+            match self.parse() {
                 Parsed::Record(used, located) => {
                     self.advance(used);
                     if let Some(l) = located {
@@ -407,6 +412,7 @@ impl Source for PcapFileSource {
                     }
                 }
                 Parsed::Corrupt(why) => return Ok(self.stop(format!("corrupt record ({why})"))),
+                Parsed::Unsupported(e) => return Err(*e),
             }
         };
         let data = self

@@ -788,6 +788,13 @@ impl Detector {
         &self.rules
     }
 
+    /// Whether any rule is running: without one, [`Detector::observe`] has nothing to do
+    /// and the pipeline skips building the packet's view.
+    #[inline]
+    pub fn has_rules(&self) -> bool {
+        !self.running.is_empty()
+    }
+
     /// Adds one packet to every rule whose scope admits it.
     #[inline]
     pub fn observe(&mut self, p: &PacketView<'_>) {

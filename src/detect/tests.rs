@@ -823,3 +823,27 @@ fn issue_3_reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
         "{alerts:?}"
     );
 }
+
+#[test]
+fn issue_2_a_detector_without_rules_is_idle_until_a_reload_brings_some() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = Shared::default();
+    let mut d = Detector::new(rule_set(""), Box::new(out.clone())).with_updates(rx);
+    assert!(!d.has_rules(), "the pipeline builds no packet views for it");
+    // While idle the pipeline only ticks it: no packet is observed.
+    for s in 1..=5 {
+        d.tick(secs(f64::from(s)));
+    }
+    tx.send(rule_set(FLOOD)).unwrap();
+    d.tick(secs(6.0));
+    assert!(d.has_rules());
+    flood(&mut d, 6, 12, 200);
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].state, AlertState::Firing);
+    assert!(
+        (alerts[0].time - 9.0).abs() < 1e-6,
+        "as with the rule from the start: first window over at 7 s, then `for`: {}",
+        alerts[0].time
+    );
+}

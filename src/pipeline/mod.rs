@@ -19,7 +19,7 @@ use std::time::Duration;
 use counters::{LocalCounters, end_slot, traffic_slot};
 
 use crate::capture::Frame;
-use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame, ip_protocol};
+use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame_into, ip_protocol};
 use crate::detect::{Detector, PacketView};
 use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig, FlowUpdate};
 use crate::networks::{Direction, NetworkSet, Placement};
@@ -119,7 +119,8 @@ impl Pipeline {
     /// Processes one frame.
     #[inline]
     pub fn process(&mut self, frame: &Frame<'_>) {
-        let decoded = decode_frame(frame.link, frame.data);
+        let mut decoded = Decoded::empty();
+        decode_frame_into(frame.link, frame.data, &mut decoded);
         let wire = u64::from(frame.wire_len);
         let ts = frame.ts;
         let t = &mut self.totals;
@@ -149,7 +150,7 @@ impl Pipeline {
             count_flags(&mut self.counters.tcp_flags, tcp.flags);
         }
         let update = self.track_flow(&decoded, ts, frame.wire_len, protocol);
-        if let Some(detector) = self.detector.as_mut() {
+        if let Some(detector) = self.detector.as_mut().filter(|d| d.has_rules()) {
             // Each view is built right where it is observed: wrapping it in an `Option`
             // first cost two extra copies of the ~200-byte view per packet.
             match (&decoded.network, placement) {

@@ -174,22 +174,59 @@ pub trait Weight {
 }
 
 /// A bounded map from a key to an accumulator, `WAYS`-way set-associative.
+///
+/// Keys, weights and accumulators sit in three parallel arrays: a lookup reads only a
+/// bucket's keys and an insertion into a full bucket only their weights, so neither drags
+/// the accumulators (hundreds of bytes each) through the cache; only the one accumulator
+/// found is touched. Each weight is the accumulator's [`Weight`] as of its last change,
+/// kept current by [`Slot`].
 pub struct KeyTable<K, V> {
-    slots: Vec<Option<(K, V)>>,
+    keys: Vec<Option<K>>,
+    weights: Vec<u64>,
+    values: Vec<V>,
     buckets: usize,
     evictions: u64,
     /// Occupied slots (slots fill and empty only through `entry` and `clear`).
     tracked: usize,
 }
 
+/// One tracked key's accumulator, borrowed from a [`KeyTable`]. Dropping it stores the
+/// accumulator's new weight in the table.
+pub struct Slot<'a, V: Weight> {
+    value: &'a mut V,
+    weight: &'a mut u64,
+}
+
+impl<V: Weight> std::ops::Deref for Slot<'_, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.value
+    }
+}
+
+impl<V: Weight> std::ops::DerefMut for Slot<'_, V> {
+    fn deref_mut(&mut self) -> &mut V {
+        self.value
+    }
+}
+
+impl<V: Weight> Drop for Slot<'_, V> {
+    #[inline]
+    fn drop(&mut self) {
+        *self.weight = self.value.weight();
+    }
+}
+
 impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
     /// A table of about `max_keys` entries (rounded up to a power of two, at least 4).
     pub fn new(max_keys: usize) -> KeyTable<K, V> {
         let capacity = max_keys.max(WAYS).next_power_of_two();
-        let mut slots = Vec::with_capacity(capacity);
-        slots.resize_with(capacity, || None);
+        let mut values = Vec::with_capacity(capacity);
+        values.resize_with(capacity, V::default);
         KeyTable {
-            slots,
+            keys: vec![None; capacity],
+            weights: vec![0; capacity],
+            values,
             buckets: capacity / WAYS,
             evictions: 0,
             tracked: 0,
@@ -202,71 +239,69 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         (usize::try_from(hash).unwrap_or(0) & (self.buckets - 1)) * WAYS
     }
 
-    fn bucket(&mut self, hash: u64) -> &mut [Option<(K, V)>] {
-        let start = self.bucket_start(hash);
-        self.slots.get_mut(start..start + WAYS).unwrap_or_default()
+    /// Index of `key`'s slot in the bucket starting at `start`, if tracked.
+    #[inline]
+    fn find(&self, key: K, start: usize) -> Option<usize> {
+        let bucket = self.keys.get(start..start + WAYS)?;
+        bucket
+            .iter()
+            .position(|k| *k == Some(key))
+            .map(|p| start + p)
+    }
+
+    /// The borrowed accumulator of slot `i`.
+    fn slot(&mut self, i: usize) -> Option<Slot<'_, V>> {
+        Some(Slot {
+            value: self.values.get_mut(i)?,
+            weight: self.weights.get_mut(i)?,
+        })
     }
 
     /// The accumulator of `key` (hashed to `hash`), inserted if absent; a full bucket
     /// gives up its lightest entry. `None` only if the table has no slots at all.
     #[inline]
-    pub fn entry(&mut self, key: K, hash: u64) -> Option<&mut V> {
+    pub fn entry(&mut self, key: K, hash: u64) -> Option<Slot<'_, V>> {
         let start = self.bucket_start(hash);
-        let bucket = self.slots.get(start..start + WAYS)?;
-        let found = bucket
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|(k, _)| *k == key));
-        let pos = if let Some(p) = found {
-            p
+        if let Some(i) = self.find(key, start) {
+            return self.slot(i);
+        }
+        let keys = self.keys.get(start..start + WAYS)?;
+        let i = if let Some(free) = keys.iter().position(Option::is_none) {
+            self.tracked += 1;
+            start + free
         } else {
-            let free = bucket.iter().position(Option::is_none);
-            let pos = free.unwrap_or_else(|| {
-                bucket
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| s.as_ref().map_or(0, |(_, v)| v.weight()))
-                    .map_or(0, |(i, _)| i)
-            });
-            if free.is_none() {
-                self.evictions += 1;
-            } else {
-                self.tracked += 1;
-            }
-            // An evicted entry is reset in place: no accumulator-sized temporary.
-            match self.slots.get_mut(start + pos) {
-                Some(Some((k, v))) => {
-                    *k = key;
-                    *v = V::default();
-                }
-                Some(slot) => *slot = Some((key, V::default())),
-                None => {}
-            }
-            pos
+            self.evictions += 1;
+            let weights = self.weights.get(start..start + WAYS)?;
+            let lightest = weights.iter().enumerate().min_by_key(|&(_, w)| *w);
+            start + lightest.map_or(0, |(p, _)| p)
         };
-        self.slots
-            .get_mut(start + pos)
-            .and_then(Option::as_mut)
-            .map(|(_, v)| v)
+        *self.keys.get_mut(i)? = Some(key);
+        // An evicted entry is reset in place: no accumulator-sized temporary.
+        *self.values.get_mut(i)? = V::default();
+        self.slot(i)
     }
 
     /// The accumulator of `key`, if tracked (never inserts).
     #[inline]
-    pub fn get_mut(&mut self, key: K, hash: u64) -> Option<&mut V> {
-        self.bucket(hash)
-            .iter_mut()
-            .flatten()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+    pub fn get_mut(&mut self, key: K, hash: u64) -> Option<Slot<'_, V>> {
+        let i = self.find(key, self.bucket_start(hash))?;
+        self.slot(i)
     }
 
     /// Every tracked key and accumulator.
-    pub fn iter(&self) -> impl Iterator<Item = &(K, V)> {
-        self.slots.iter().flatten()
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.keys
+            .iter()
+            .zip(&self.values)
+            .filter_map(|(k, v)| Some((k.as_ref()?, v)))
     }
 
     /// Every tracked key and accumulator, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.slots.iter_mut().flatten().map(|(k, v)| (&*k, v))
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, Slot<'_, V>)> {
+        self.keys
+            .iter()
+            .zip(self.values.iter_mut().zip(self.weights.iter_mut()))
+            .filter_map(|(k, (value, weight))| Some((k.as_ref()?, Slot { value, weight })))
     }
 
     /// Keys tracked now.
@@ -281,9 +316,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
 
     /// Forgets every key (the slab stays allocated).
     pub fn clear(&mut self) {
-        for s in &mut self.slots {
-            *s = None;
-        }
+        self.keys.fill(None);
         self.tracked = 0;
     }
 }
@@ -357,6 +390,33 @@ mod tests {
         }
         assert_eq!(t.sorted()[0].0, 7);
         assert!(t.sorted()[0].1 >= 30_000);
+    }
+
+    #[test]
+    fn key_table_evicts_by_the_weight_left_by_the_last_change() {
+        // Capacity 4 is a single bucket, so every key competes for the same slots.
+        let mut t: KeyTable<u64, Count> = KeyTable::new(4);
+        for k in 0..4u64 {
+            t.entry(k, k).unwrap().0 = 10 + k;
+        }
+        for (k, mut c) in t.iter_mut() {
+            if *k == 3 {
+                c.0 = 0;
+            }
+        }
+        t.entry(99, 99).unwrap().0 = 1;
+        assert!(
+            t.get_mut(3, 3).is_none(),
+            "the entry lightened through iter_mut goes"
+        );
+        assert!((0..3).all(|k| t.get_mut(k, k).is_some_and(|c| c.0 == 10 + k)));
+        t.get_mut(0, 0).unwrap().0 = 0;
+        t.entry(100, 100);
+        assert!(
+            t.get_mut(0, 0).is_none(),
+            "the entry lightened through get_mut goes"
+        );
+        assert_eq!(t.take_evictions(), 2);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Baseline {
         let Some((target, hash)) = self.keying.target(p, h) else {
             return;
         };
-        if let Some(acc) = self.table.entry(target, hash) {
+        if let Some(mut acc) = self.table.entry(target, hash) {
             acc.count = acc.count.saturating_add(self.filter.amount(p));
         }
     }
@@ -104,7 +104,7 @@ impl Baseline {
     /// starts counting again (the history stays).
     pub(super) fn roll(&mut self, elapsed: Duration, window: Duration) {
         let alpha = self.alpha;
-        for (_, acc) in self.table.iter_mut() {
+        for (_, mut acc) in self.table.iter_mut() {
             let rate = per_second(acc.count, elapsed, window);
             if acc.windows == 0 {
                 acc.level = rate;

@@ -136,7 +136,7 @@ impl Blocklist {
             };
             let initiated = is_src == src_initiated;
             let hash = hash128(ip_bits(listed)) ^ mix64(u64::from(initiated));
-            if let Some(acc) = self.table.entry((listed, initiated), hash) {
+            if let Some(mut acc) = self.table.entry((listed, initiated), hash) {
                 acc.packets += 1;
                 acc.list = list;
                 acc.peers.add(ip_bits(peer), 1);

@@ -139,7 +139,7 @@ impl Amplification {
         {
             return;
         }
-        if let Some(acc) = self.table.entry(p.dst, h.dst(p)) {
+        if let Some(mut acc) = self.table.entry(p.dst, h.dst(p)) {
             acc.responses += 1;
             let src = ip_bits(p.src);
             acc.reflectors.insert(hash128(src));
@@ -297,7 +297,7 @@ impl Tunnel {
             return;
         }
         let key = (p.src, s.domain_hash);
-        if let Some(acc) = self
+        if let Some(mut acc) = self
             .table
             .entry(key, hash128(ip_bits(p.src)) ^ s.domain_hash)
         {

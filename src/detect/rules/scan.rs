@@ -120,7 +120,7 @@ impl PortScan {
             Outcome::Answered => self.table.get_mut(key, hash),
             Outcome::Attempt | Outcome::Failed => self.table.entry(key, hash),
         };
-        let Some(acc) = acc else {
+        let Some(mut acc) = acc else {
             return;
         };
         acc.counts.add(probe.outcome, p.wire_len);
@@ -195,7 +195,7 @@ impl HostSweep {
             Outcome::Answered => self.table.get_mut(probe.scanner, hash),
             Outcome::Attempt | Outcome::Failed => self.table.entry(probe.scanner, hash),
         };
-        let Some(acc) = acc else {
+        let Some(mut acc) = acc else {
             return;
         };
         acc.counts.add(probe.outcome, p.wire_len);

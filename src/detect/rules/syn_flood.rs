@@ -53,7 +53,7 @@ impl SynFlood {
             return;
         };
         if flags.is_syn_only() {
-            if let Some(acc) = self.table.entry(p.dst, h.dst(p)) {
+            if let Some(mut acc) = self.table.entry(p.dst, h.dst(p)) {
                 acc.syns += 1;
                 acc.sources.add(ip_bits(p.src), 1);
                 acc.ports.add(u128::from(p.dst_port), 1);
@@ -67,7 +67,7 @@ impl SynFlood {
                 && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived)
         });
         // Hashed only here: most packets are neither SYNs nor completions.
-        if completed && let Some(acc) = self.table.get_mut(p.dst, h.dst(p)) {
+        if completed && let Some(mut acc) = self.table.get_mut(p.dst, h.dst(p)) {
             acc.completions += 1;
         }
     }

@@ -195,7 +195,7 @@ impl Volume {
         let Some((target, hash)) = self.keying.target(p, h) else {
             return;
         };
-        let Some(acc) = self.table.entry(target, hash) else {
+        let Some(mut acc) = self.table.entry(target, hash) else {
             return;
         };
         acc.packets += 1;

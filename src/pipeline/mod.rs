@@ -177,7 +177,7 @@ impl Pipeline {
     /// talkers.
     #[inline]
     fn classify(&mut self, d: &Decoded<'_>, wire: u64) -> (Direction, Protocol, Option<Placement>) {
-        let ip = match d.network {
+        let ip = match &d.network {
             Network::Ip(ip) => ip,
             Network::Arp(_) => return (Direction::None, Protocol::Arp, None),
             Network::Other { .. } => return (Direction::None, Protocol::Other, None),

@@ -117,51 +117,64 @@ impl Hll {
 
 /// The `N` heaviest items seen (space-saving: a new item replaces the lightest and
 /// inherits its count, so counts are upper bounds and heavy items are never lost).
+///
+/// Items and counts are separate arrays, and `T` is as narrow as the item (an address is a
+/// `u128`, a port a `u16` or `u32`): an update scans only the items, and the counts only
+/// when it must replace one, which keeps the lines touched per packet few.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TopK<const N: usize> {
-    items: [(u128, u64); N],
+pub struct TopK<T, const N: usize> {
+    items: [T; N],
+    counts: [u64; N],
     len: usize,
 }
 
-impl<const N: usize> Default for TopK<N> {
-    fn default() -> TopK<N> {
+impl<T: Copy + Default, const N: usize> Default for TopK<T, N> {
+    fn default() -> TopK<T, N> {
         TopK {
-            items: [(0, 0); N],
+            items: [T::default(); N],
+            counts: [0; N],
             len: 0,
         }
     }
 }
 
-impl<const N: usize> TopK<N> {
+impl<T: Copy + Ord, const N: usize> TopK<T, N> {
     /// Counts `weight` for `item`.
     #[inline]
-    pub fn add(&mut self, item: u128, weight: u64) {
-        // One pass finds the item or, failing that, the first lightest entry (the one a
-        // full list gives up).
-        let used = self.items.get_mut(..self.len).unwrap_or_default();
-        let (mut lightest, mut lightest_count) = (0, u64::MAX);
-        for (i, slot) in used.iter_mut().enumerate() {
-            if slot.0 == item {
-                slot.1 = slot.1.saturating_add(weight);
-                return;
+    pub fn add(&mut self, item: T, weight: u64) {
+        let used = self.items.get(..self.len).unwrap_or_default();
+        let at = match used.iter().position(|&i| i == item) {
+            Some(found) => found,
+            None if self.len < N => {
+                if let Some(count) = self.counts.get_mut(self.len) {
+                    *count = 0;
+                }
+                self.len += 1;
+                self.len - 1
             }
-            if slot.1 < lightest_count {
-                (lightest, lightest_count) = (i, slot.1);
-            }
-        }
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = (item, weight);
-            self.len += 1;
-            return;
-        }
-        if let Some(min) = self.items.get_mut(lightest) {
-            *min = (item, min.1.saturating_add(weight));
+            // Full: the first lightest entry gives up its place, its count inherited.
+            None => self
+                .counts
+                .iter()
+                .enumerate()
+                .min_by_key(|&(_, c)| *c)
+                .map_or(0, |(i, _)| i),
+        };
+        if let (Some(slot), Some(count)) = (self.items.get_mut(at), self.counts.get_mut(at)) {
+            *slot = item;
+            *count = count.saturating_add(weight);
         }
     }
 
     /// Items with their counts, heaviest first.
-    pub fn sorted(&self) -> Vec<(u128, u64)> {
-        let mut v: Vec<(u128, u64)> = self.items.iter().take(self.len).copied().collect();
+    pub fn sorted(&self) -> Vec<(T, u64)> {
+        let mut v: Vec<(T, u64)> = self
+            .items
+            .iter()
+            .copied()
+            .zip(self.counts)
+            .take(self.len)
+            .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
@@ -371,7 +384,7 @@ mod tests {
 
     #[test]
     fn issue_2_full_topk_replaces_its_first_lightest_item() {
-        let mut t = TopK::<3>::default();
+        let mut t = TopK::<u128, 3>::default();
         t.add(1, 5);
         t.add(2, 2);
         t.add(3, 2);
@@ -383,7 +396,7 @@ mod tests {
 
     #[test]
     fn topk_keeps_the_heavy_item_under_churn() {
-        let mut t = TopK::<4>::default();
+        let mut t = TopK::<u128, 4>::default();
         for i in 0..10_000u128 {
             t.add(i + 100, 1);
             t.add(7, 3);

@@ -79,8 +79,9 @@ fn parse_file(
 pub(super) struct Acc {
     packets: u64,
     list: u16,
-    peers: TopK<8>,
-    services: TopK<8>,
+    peers: TopK<u128, 8>,
+    /// Protocol << 16 | port.
+    services: TopK<u32, 8>,
 }
 
 impl Weight for Acc {
@@ -129,7 +130,7 @@ impl Blocklist {
         } else {
             p.src_port
         };
-        let service = u128::from(p.protocol) << 16 | u128::from(port);
+        let service = u32::from(p.protocol) << 16 | u32::from(port);
         for (listed, peer, is_src) in [(p.src, p.dst, true), (p.dst, p.src, false)] {
             let Some(list) = self.set.lookup(listed) else {
                 continue;
@@ -156,9 +157,7 @@ impl Blocklist {
             contributors(&mut list, "peer", &acc.peers, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.services, |s| {
-                service_name(u32::try_from(s).unwrap_or(0))
-            });
+            contributors(&mut list, "port", &acc.services, service_name);
             list.push(Contributor {
                 kind: "list".to_owned(),
                 value: self.set.list_name(acc.list).to_owned(),

@@ -101,7 +101,7 @@ impl Labels {
 pub(super) struct AmpAcc {
     responses: u64,
     reflectors: Hll,
-    top: TopK<8>,
+    top: TopK<u128, 8>,
 }
 
 impl Weight for AmpAcc {

@@ -311,11 +311,11 @@ fn service_name(service: u32) -> String {
 }
 
 /// The top entries of `top` as contributors of `kind`.
-fn contributors<const N: usize>(
+fn contributors<T: Copy + Ord, const N: usize>(
     out: &mut Vec<Contributor>,
     kind: &str,
-    top: &TopK<N>,
-    name: impl Fn(u128) -> String,
+    top: &TopK<T, N>,
+    name: impl Fn(T) -> String,
 ) {
     out.extend(
         top.sorted()

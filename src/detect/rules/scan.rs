@@ -71,7 +71,7 @@ impl Counts {
 pub(super) struct PortAcc {
     counts: Counts,
     services: Hll,
-    top: TopK<8>,
+    top: TopK<u32, 8>,
 }
 
 impl Weight for PortAcc {
@@ -126,7 +126,7 @@ impl PortScan {
         acc.counts.add(probe.outcome, p.wire_len);
         if probe.outcome != Outcome::Answered {
             acc.services.insert(mix64(u64::from(probe.service)));
-            acc.top.add(u128::from(probe.service), 1);
+            acc.top.add(probe.service, 1);
         }
     }
 
@@ -141,9 +141,7 @@ impl PortScan {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "port", &acc.top, |s| {
-                service_name(u32::try_from(s).unwrap_or(0))
-            });
+            contributors(&mut list, "port", &acc.top, service_name);
             hold(Observation {
                 key: AlertKey {
                     src: Some(*scanner),
@@ -162,8 +160,8 @@ impl PortScan {
 pub(super) struct SweepAcc {
     counts: Counts,
     hosts: Hll,
-    top_hosts: TopK<8>,
-    top_services: TopK<4>,
+    top_hosts: TopK<u128, 8>,
+    top_services: TopK<u32, 4>,
 }
 
 impl Weight for SweepAcc {
@@ -203,7 +201,7 @@ impl HostSweep {
             let target = ip_bits(probe.target);
             acc.hosts.insert(hash128(target));
             acc.top_hosts.add(target, 1);
-            acc.top_services.add(u128::from(probe.service), 1);
+            acc.top_services.add(probe.service, 1);
         }
     }
 
@@ -223,7 +221,6 @@ impl HostSweep {
             });
             let probes = acc.counts.attempts + acc.counts.failed;
             let port = acc.top_services.sorted().first().and_then(|&(s, n)| {
-                let s = u32::try_from(s).ok()?;
                 let has_port = matches!(s >> 16, 6 | 17);
                 (has_port && n.saturating_mul(10) >= probes.saturating_mul(9))
                     .then(|| u16::try_from(s & 0xffff).ok())

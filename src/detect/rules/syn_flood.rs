@@ -21,8 +21,8 @@ pub(super) struct Acc {
     syns: u64,
     completions: u64,
     ports_seen: Hll,
-    sources: TopK<8>,
-    ports: TopK<8>,
+    sources: TopK<u128, 8>,
+    ports: TopK<u16, 8>,
 }
 
 impl Weight for Acc {
@@ -56,7 +56,7 @@ impl SynFlood {
             if let Some(mut acc) = self.table.entry(p.dst, h.dst(p)) {
                 acc.syns += 1;
                 acc.sources.add(ip_bits(p.src), 1);
-                acc.ports.add(u128::from(p.dst_port), 1);
+                acc.ports.add(p.dst_port, 1);
                 acc.ports_seen.insert(mix64(u64::from(p.dst_port)));
             }
             return;

@@ -88,8 +88,9 @@ pub(super) struct Acc {
     packets: u64,
     bytes: u64,
     flows: u64,
-    sources: TopK<8>,
-    ports: TopK<8>,
+    sources: TopK<u128, 8>,
+    /// Protocol << 16 | destination port.
+    ports: TopK<u32, 8>,
 }
 
 impl Weight for Acc {
@@ -205,7 +206,7 @@ impl Volume {
         }
         acc.sources.add(ip_bits(p.src), 1);
         acc.ports
-            .add(u128::from(p.protocol) << 16 | u128::from(p.dst_port), 1);
+            .add(u32::from(p.protocol) << 16 | u32::from(p.dst_port), 1);
     }
 
     pub(super) fn evaluate(
@@ -228,9 +229,7 @@ impl Volume {
             contributors(&mut list, "source", &acc.sources, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.ports, |s| {
-                super::service_name(u32::try_from(s).unwrap_or(0))
-            });
+            contributors(&mut list, "port", &acc.ports, super::service_name);
             hold(Observation {
                 key: target.key(),
                 value,

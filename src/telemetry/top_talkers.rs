@@ -40,24 +40,33 @@ pub struct Rate {
 }
 
 /// A space-saving heavy-hitter sketch over addresses, weighted by bytes.
+///
+/// Entries stay where they were inserted; `heap` orders their indices as a binary
+/// min-heap by bytes (with `slot` giving each entry's place in it), so finding the entry a
+/// new address replaces, and restoring order after a count grows, costs O(log capacity)
+/// instead of a scan of every entry.
 #[derive(Clone, Debug)]
 pub struct TopTalkers {
     capacity: usize,
     entries: Vec<Talker>,
     index: HashMap<IpAddr, u32>,
-    /// Index of the entry with the fewest bytes (valid when `entries` is full).
-    min: usize,
+    /// Entry indices, a min-heap by `entries[i].bytes`.
+    heap: Vec<u32>,
+    /// `slot[i]` is the position of entry `i` in `heap`.
+    slot: Vec<u32>,
 }
 
 impl TopTalkers {
     /// A sketch with `capacity` counters (at least 1). Allocates everything up front.
     pub fn new(capacity: usize) -> TopTalkers {
-        let capacity = capacity.max(1);
+        // Indices are u32; no deployment asks for billions of counters.
+        let capacity = capacity.clamp(1, u32::MAX as usize);
         TopTalkers {
             capacity,
             entries: Vec::with_capacity(capacity),
             index: HashMap::with_capacity(capacity),
-            min: 0,
+            heap: Vec::with_capacity(capacity),
+            slot: Vec::with_capacity(capacity),
         }
     }
 
@@ -65,52 +74,103 @@ impl TopTalkers {
     #[inline]
     pub fn add(&mut self, addr: IpAddr, bytes: u64, packets: u64) {
         if let Some(&i) = self.index.get(&addr) {
-            let i = i as usize;
-            if let Some(e) = self.entries.get_mut(i) {
+            if let Some(e) = self.entries.get_mut(i as usize) {
                 e.bytes = e.bytes.saturating_add(bytes);
                 e.packets = e.packets.saturating_add(packets);
             }
-            if i == self.min && self.entries.len() == self.capacity {
-                self.find_min();
-            }
+            self.sift_down(self.position(i));
             return;
         }
         if self.entries.len() < self.capacity {
-            let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+            // INVARIANT: len < capacity <= u32::MAX.
+            #[allow(clippy::cast_possible_truncation)]
+            let i = self.entries.len() as u32;
             self.entries.push(Talker {
                 addr,
                 bytes,
                 packets,
             });
             self.index.insert(addr, i);
-            if self.entries.len() == self.capacity {
-                self.find_min();
-            }
+            self.slot.push(i);
+            self.heap.push(i);
+            self.sift_up(i as usize);
             return;
         }
         // Full: the new address takes over the smallest counter, inheriting its count as
         // the over-estimate bound (the space-saving replacement rule).
-        let min = self.min;
-        if let Some(e) = self.entries.get_mut(min) {
+        let Some(&min) = self.heap.first() else {
+            return;
+        };
+        if let Some(e) = self.entries.get_mut(min as usize) {
             self.index.remove(&e.addr);
             *e = Talker {
                 addr,
                 bytes: e.bytes.saturating_add(bytes),
                 packets: e.packets.saturating_add(packets),
             };
-            self.index
-                .insert(addr, u32::try_from(min).unwrap_or(u32::MAX));
+            self.index.insert(addr, min);
         }
-        self.find_min();
+        self.sift_down(0);
     }
 
-    fn find_min(&mut self) {
-        self.min = self
-            .entries
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| e.bytes)
-            .map_or(0, |(i, _)| i);
+    /// Bytes of the entry at heap position `at` (0 past the end, never reached).
+    fn bytes_at(&self, at: usize) -> u64 {
+        self.heap
+            .get(at)
+            .and_then(|&i| self.entries.get(i as usize))
+            .map_or(0, |e| e.bytes)
+    }
+
+    /// Heap position of entry `i`.
+    fn position(&self, i: u32) -> usize {
+        self.slot.get(i as usize).map_or(0, |&p| p as usize)
+    }
+
+    /// Swaps heap positions `a` and `b`, keeping `slot` in step.
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        for at in [a, b] {
+            if let Some(&i) = self.heap.get(at)
+                && let Some(s) = self.slot.get_mut(i as usize)
+            {
+                // INVARIANT: heap positions are < capacity <= u32::MAX.
+                #[allow(clippy::cast_possible_truncation)]
+                let at = at as u32;
+                *s = at;
+            }
+        }
+    }
+
+    /// Moves the entry at heap position `at` up past parents with more bytes.
+    fn sift_up(&mut self, mut at: usize) {
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.bytes_at(parent) <= self.bytes_at(at) {
+                break;
+            }
+            self.swap(at, parent);
+            at = parent;
+        }
+    }
+
+    /// Moves the entry at heap position `at` down past children with fewer bytes.
+    fn sift_down(&mut self, mut at: usize) {
+        let len = self.heap.len();
+        loop {
+            let (left, right) = (2 * at + 1, 2 * at + 2);
+            let mut least = at;
+            if left < len && self.bytes_at(left) < self.bytes_at(least) {
+                least = left;
+            }
+            if right < len && self.bytes_at(right) < self.bytes_at(least) {
+                least = right;
+            }
+            if least == at {
+                break;
+            }
+            self.swap(at, least);
+            at = least;
+        }
     }
 
     /// The `n` heaviest entries, heaviest first.
@@ -125,7 +185,8 @@ impl TopTalkers {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.index.clear();
-        self.min = 0;
+        self.heap.clear();
+        self.slot.clear();
     }
 }
 
@@ -285,6 +346,8 @@ impl Collector for SharedBoard {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prop_assert;
+
     use super::*;
 
     fn ip(i: u32) -> IpAddr {
@@ -308,6 +371,50 @@ mod tests {
         assert_eq!(top[1].addr, ip(2));
         assert!(top[0].bytes >= 50_000 * 1500, "never under-estimates");
         assert!(s.index.len() <= 16 && s.entries.len() <= 16);
+    }
+
+    /// Checks the heap order and its `slot` map, and the space-saving guarantees.
+    fn holds_space_saving_invariants(s: &TopTalkers, total: u64, truth: &HashMap<IpAddr, u64>) {
+        for (at, &i) in s.heap.iter().enumerate().skip(1) {
+            let parent = s.heap[(at - 1) / 2] as usize;
+            assert!(s.entries[parent].bytes <= s.entries[i as usize].bytes);
+            assert_eq!(s.slot[i as usize] as usize, at);
+        }
+        // Space-saving keeps the total, never under-estimates a kept address, and keeps
+        // every address heavier than total / capacity.
+        assert_eq!(s.entries.iter().map(|e| e.bytes).sum::<u64>(), total);
+        for e in &s.entries {
+            assert!(e.bytes >= truth[&e.addr]);
+        }
+        let bound = total / s.capacity as u64;
+        for (addr, &bytes) in truth {
+            if bytes > bound {
+                assert!(s.index.contains_key(addr), "{addr} with {bytes} > {bound}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_heap_keeps_space_saving_exact_on_arbitrary_streams(
+            capacity in 1usize..12,
+            stream in proptest::collection::vec((0u32..40, 1u64..2000), 0..400),
+        ) {
+            let mut s = TopTalkers::new(capacity);
+            let mut truth: HashMap<IpAddr, u64> = HashMap::new();
+            let mut total = 0;
+            for (i, (addr, bytes)) in stream.into_iter().enumerate() {
+                s.add(ip(addr), bytes, 1);
+                *truth.entry(ip(addr)).or_default() += bytes;
+                total += bytes;
+                if i % 50 == 0 {
+                    holds_space_saving_invariants(&s, total, &truth);
+                }
+            }
+            holds_space_saving_invariants(&s, total, &truth);
+            s.clear();
+            prop_assert!(s.heap.is_empty() && s.slot.is_empty() && s.top(1).is_empty());
+        }
     }
 
     #[test]

@@ -473,19 +473,12 @@ pub struct Decoded<'a> {
 
 impl<'a> Decoded<'a> {
     /// A summary with nothing decoded yet.
-    pub const EMPTY: Decoded<'static> = Decoded {
-        vlan: None,
-        inner_vlan: None,
-        network: Network::Other { ethertype: 0 },
-        transport: Transport::None,
-        dns: None,
-        error: None,
-    };
+    pub const EMPTY: Decoded<'static> = Decoded::empty();
 
     /// The same as [`Decoded::EMPTY`], built in place: assigning the constant copies all
-    /// ~170 bytes with a `memcpy`, this writes only the discriminants.
+    /// ~170 bytes with a `memcpy`, calling this at run time writes only the discriminants.
     #[inline]
-    pub fn empty() -> Decoded<'a> {
+    pub const fn empty() -> Decoded<'a> {
         Decoded {
             vlan: None,
             inner_vlan: None,

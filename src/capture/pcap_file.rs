@@ -653,6 +653,22 @@ mod tests {
     }
 
     #[test]
+    fn issue_2_pcapng_interface_with_unsupported_link_type_names_file_and_type() {
+        let mut bytes = pcapng_bytes(false, &[(1, b"abc")]);
+        // The interface block follows the 28-byte section header; its link type comes
+        // after the block type and length.
+        bytes[36..38].copy_from_slice(&105u16.to_le_bytes());
+        let f = write_temp(&bytes);
+        let mut src = PcapFileSource::open(f.path()).unwrap();
+        let err = src.next().unwrap_err().to_string();
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+        assert!(
+            err.contains("unsupported link type 105 (IEEE802_11)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn issue_2_pcapng_in_both_byte_orders() {
         for big_endian in [false, true] {
             let f = write_temp(&pcapng_bytes(

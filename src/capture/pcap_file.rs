@@ -542,9 +542,9 @@ mod tests {
         assert_eq!(frames[0].1, LinkType::RawIp);
     }
 
-    #[test]
-    fn unsupported_link_type_names_file_and_type() {
-        let f = write_temp(&pcap_bytes(105, false, &[(1, 0, b"x")]));
+    /// Asserts that reading `bytes` fails on link type 105, naming the file and the type.
+    fn assert_refuses_802_11(bytes: &[u8]) {
+        let f = write_temp(bytes);
         let mut src = PcapFileSource::open(f.path()).unwrap();
         let err = src.next().unwrap_err().to_string();
         assert!(err.contains(&f.path().display().to_string()), "{err}");
@@ -552,6 +552,11 @@ mod tests {
             err.contains("unsupported link type 105 (IEEE802_11)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn unsupported_link_type_names_file_and_type() {
+        assert_refuses_802_11(&pcap_bytes(105, false, &[(1, 0, b"x")]));
     }
 
     #[test]
@@ -658,14 +663,7 @@ mod tests {
         // The interface block follows the 28-byte section header; its link type comes
         // after the block type and length.
         bytes[36..38].copy_from_slice(&105u16.to_le_bytes());
-        let f = write_temp(&bytes);
-        let mut src = PcapFileSource::open(f.path()).unwrap();
-        let err = src.next().unwrap_err().to_string();
-        assert!(err.contains(&f.path().display().to_string()), "{err}");
-        assert!(
-            err.contains("unsupported link type 105 (IEEE802_11)"),
-            "{err}"
-        );
+        assert_refuses_802_11(&bytes);
     }
 
     #[test]

@@ -14,7 +14,7 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v capinfos >/dev/null 2>&1 || need+=(wireshark-common)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
-# Operations tests (issue 4): systemd-analyze, promtool + prometheus, amtool.
+# Operations tests: systemd-analyze, promtool + prometheus, amtool.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)

@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_block_table_agrees_with_the_linear_scan() {
+    fn block_table_agrees_with_the_linear_scan() {
         // Overlapping prefixes of every kind: shorter and longer than /16, nested, a /32,
         // one straddling nothing, and the default route.
         let nets = vec![

@@ -1,4 +1,4 @@
-//! Alert delivery against real receivers (issue 3): Debian's `prometheus-alertmanager` on
+//! Alert delivery against real receivers: Debian's `prometheus-alertmanager` on
 //! loopback, a webhook server written here that fails on purpose, and the JSON-lines log.
 //!
 //! Each test drives the library's `AlertRouter` directly (as the daemon does) and reads
@@ -104,7 +104,7 @@ fn counter(metrics: &Metrics, name: &str, labels: &[&str]) -> u64 {
 }
 
 #[test]
-fn issue_3_alertmanager_receives_firing_then_resolved_on_every_url() {
+fn alertmanager_receives_firing_then_resolved_on_every_url() {
     let ams = [
         Alertmanager::start(free_port()),
         Alertmanager::start(free_port()),
@@ -179,7 +179,7 @@ fn issue_3_alertmanager_receives_firing_then_resolved_on_every_url() {
 }
 
 #[test]
-fn issue_3_alert_queued_while_alertmanager_is_down_arrives_when_it_comes_up() {
+fn alert_queued_while_alertmanager_is_down_arrives_when_it_comes_up() {
     let port = free_port();
     let config = fast(AlertingConfig {
         alertmanager_urls: vec![format!("http://127.0.0.1:{port}")],
@@ -228,7 +228,7 @@ fn issue_3_alert_queued_while_alertmanager_is_down_arrives_when_it_comes_up() {
 }
 
 #[test]
-fn issue_3_shutdown_drops_and_counts_what_cannot_be_delivered_in_the_grace_period() {
+fn shutdown_drops_and_counts_what_cannot_be_delivered_in_the_grace_period() {
     let port = free_port();
     let mut config = fast(AlertingConfig {
         alertmanager_urls: vec![format!("http://127.0.0.1:{port}")],
@@ -362,7 +362,7 @@ fn serve_one(mut stream: TcpStream, accept: bool, accepted: &Mutex<Vec<serde_jso
 }
 
 #[test]
-fn issue_3_webhook_retries_through_failures_and_delivers_each_transition_once() {
+fn webhook_retries_through_failures_and_delivers_each_transition_once() {
     let hook = FlakyWebhook::start(3);
     let config = fast(AlertingConfig {
         webhook: WebhookConfig {
@@ -406,7 +406,7 @@ fn issue_3_webhook_retries_through_failures_and_delivers_each_transition_once() 
 }
 
 #[test]
-fn issue_3_log_file_gets_one_json_line_per_transition() {
+fn log_file_gets_one_json_line_per_transition() {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("alerts.jsonl");
     let config = AlertingConfig {
@@ -501,7 +501,7 @@ fn is_scan_alert(a: &serde_json::Value) -> bool {
 }
 
 #[test]
-fn issue_3_daemon_delivers_a_replayed_scan_to_a_real_alertmanager() {
+fn daemon_delivers_a_replayed_scan_to_a_real_alertmanager() {
     let am = Alertmanager::start(free_port());
     let mut daemon = Daemon::start(&format!("alertmanager_urls = [\"{}\"]", am.url()));
     let got = wait_for(30, || am.alerts().into_iter().find(is_scan_alert));
@@ -520,7 +520,7 @@ fn issue_3_daemon_delivers_a_replayed_scan_to_a_real_alertmanager() {
 }
 
 #[test]
-fn issue_3_daemon_alert_arrives_once_a_down_alertmanager_comes_back() {
+fn daemon_alert_arrives_once_a_down_alertmanager_comes_back() {
     let port = free_port();
     let daemon = Daemon::start(&format!(
         "alertmanager_urls = [\"http://127.0.0.1:{port}\"]\n\
@@ -550,7 +550,7 @@ fn issue_3_daemon_alert_arrives_once_a_down_alertmanager_comes_back() {
 }
 
 #[test]
-fn issue_3_firing_alert_is_resent_so_alertmanager_keeps_it_active() {
+fn firing_alert_is_resent_so_alertmanager_keeps_it_active() {
     let am = Alertmanager::start(free_port());
     let mut config = fast(AlertingConfig {
         alertmanager_urls: vec![am.url()],

@@ -1,4 +1,4 @@
-//! Firing alerts survive a restart (issue 4), through the real binary: `netwarden run
+//! Firing alerts survive a restart, through the real binary: `netwarden run
 //! --pcap` over a generated SYN flood with a state directory, an alert log file and a real
 //! Alertmanager; SIGTERM; a restart on a capture that continues the flood must not fire
 //! the alert a second time (one `firing` line across both runs, Alertmanager keeps the
@@ -149,7 +149,7 @@ fn fire_and_stop(site: &Site, am: &Alertmanager) -> (String, f64) {
 }
 
 #[test]
-fn issue_4_restart_during_an_attack_keeps_one_alert_firing() {
+fn restart_during_an_attack_keeps_one_alert_firing() {
     let am = Alertmanager::start(free_port());
     let site = Site::new(&am);
     let (starts_at, fired_at) = fire_and_stop(&site, &am);
@@ -180,7 +180,7 @@ fn issue_4_restart_during_an_attack_keeps_one_alert_firing() {
 }
 
 #[test]
-fn issue_4_restart_after_the_attack_resolves_the_alert_after_the_grace() {
+fn restart_after_the_attack_resolves_the_alert_after_the_grace() {
     let am = Alertmanager::start(free_port());
     let site = Site::new(&am);
     fire_and_stop(&site, &am);

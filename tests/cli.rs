@@ -83,7 +83,7 @@ fn check_config_names_file_line_and_key_of_every_problem() {
 }
 
 #[test]
-fn issue_3_check_config_reads_blocklist_files_and_names_a_bad_line() {
+fn check_config_reads_blocklist_files_and_names_a_bad_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("netwarden.toml"),

@@ -1,4 +1,4 @@
-//! Issue 3, detection: the shipped rules against the public captures (through
+//! Detection: the shipped rules against the public captures (through
 //! `netwarden rules test`), detection latency on the packet clock with the project's
 //! capture generator, the alert record in `replay --json`, and peak memory under a
 //! spoofed-source SYN flood of millions of sources.
@@ -36,7 +36,7 @@ fn rules_file(name: &str) -> PathBuf {
 }
 
 #[test]
-fn issue_3_attack_captures_raise_their_ground_truth() {
+fn attack_captures_raise_their_ground_truth() {
     let out = rules_test(&rules_file("attacks.toml"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -48,7 +48,7 @@ fn issue_3_attack_captures_raise_their_ground_truth() {
 }
 
 #[test]
-fn issue_3_benign_captures_raise_nothing_at_warning_or_above() {
+fn benign_captures_raise_nothing_at_warning_or_above() {
     let out = rules_test(&rules_file("benign.toml"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -66,7 +66,7 @@ fn issue_3_benign_captures_raise_nothing_at_warning_or_above() {
 }
 
 #[test]
-fn issue_3_blocklist_rule_flags_listed_addresses_in_captures() {
+fn blocklist_rule_flags_listed_addresses_in_captures() {
     let out = rules_test(&rules_file("blocklist.toml"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -78,7 +78,7 @@ fn issue_3_blocklist_rule_flags_listed_addresses_in_captures() {
 }
 
 #[test]
-fn issue_3_a_bad_blocklist_line_fails_the_run_naming_file_and_line() {
+fn a_bad_blocklist_line_fails_the_run_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("list.txt");
     std::fs::write(&list, "# ok\n192.0.2.1\nnot-an-address\n").unwrap();
@@ -107,7 +107,7 @@ fn issue_3_a_bad_blocklist_line_fails_the_run_naming_file_and_line() {
 }
 
 #[test]
-fn issue_3_rules_test_fails_with_a_readable_diff() {
+fn rules_test_fails_with_a_readable_diff() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("wrong.toml");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/netwarden.toml");
@@ -165,7 +165,7 @@ fn latency(summary: &serde_json::Value, rule: &str, key: (&str, &str), start_ns:
 }
 
 #[test]
-fn issue_3_synthetic_attacks_alert_within_the_latency_budget() {
+fn synthetic_attacks_alert_within_the_latency_budget() {
     let dir = tempfile::tempdir().unwrap();
     let ns = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
 
@@ -275,7 +275,7 @@ fn issue_3_synthetic_attacks_alert_within_the_latency_budget() {
 }
 
 #[test]
-fn issue_3_replay_alert_records_carry_the_documented_fields() {
+fn replay_alert_records_carry_the_documented_fields() {
     let path = pcaps_dir().join("attacks/stopddos_pkt.TCP.synflood.spoofed.pcap");
     let summary = replay_json(&[&path], &[]);
     let alert = summary["alerts"]
@@ -315,7 +315,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 }
 
 #[test]
-fn issue_3_spoofed_syn_flood_of_millions_of_sources_stays_within_256_mib() {
+fn spoofed_syn_flood_of_millions_of_sources_stays_within_256_mib() {
     let dir = tempfile::tempdir().unwrap();
     // The default scenario: 5,000,000 SYNs from 3,000,000 spoofed sources to 3 victims.
     let (pcap, truth) = generate(dir.path(), "syn-flood", &[]);

@@ -1,4 +1,4 @@
-//! The whole operations path of issue 4, end to end on loopback: netwarden (`run --pcap`
+//! The whole operations path, end to end on loopback: netwarden (`run --pcap`
 //! over a SYN flood made by `netwarden-pcapgen`), a real Prometheus scraping it, and two
 //! real Alertmanagers gossiping as a cluster, both configured in netwarden.
 //!
@@ -94,7 +94,7 @@ fn flood_alerts(am: &Alertmanager) -> Vec<Value> {
 }
 
 #[test]
-fn issue_4_attack_reaches_prometheus_and_a_clustered_alertmanager_pair_then_resolves() {
+fn attack_reaches_prometheus_and_a_clustered_alertmanager_pair_then_resolves() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = [free_port(), free_port()];
     let ams = [

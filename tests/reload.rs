@@ -1,4 +1,4 @@
-//! Hot reload of a running daemon (issue 3): a valid edit of a watched rules file changes
+//! Hot reload of a running daemon: a valid edit of a watched rules file changes
 //! what fires without a restart; an invalid edit is refused with its file and line, the
 //! old rules keep running and the reload metrics say so; SIGHUP reloads too.
 //!
@@ -174,7 +174,7 @@ fn write_atomically(path: &Path, text: &str) {
 }
 
 #[test]
-fn issue_3_valid_rule_edit_takes_effect_without_restart() {
+fn valid_rule_edit_takes_effect_without_restart() {
     let daemon = Daemon::start(config_dir(&syn_rule("syn_rate", "1e12")));
     let metrics = daemon.metrics();
     assert_eq!(
@@ -209,7 +209,7 @@ fn issue_3_valid_rule_edit_takes_effect_without_restart() {
 }
 
 #[test]
-fn issue_3_invalid_edit_is_refused_and_old_rules_keep_running() {
+fn invalid_edit_is_refused_and_old_rules_keep_running() {
     let mut daemon = Daemon::start(config_dir(&syn_rule("syn_rate", "200")));
     let broken = syn_rule("syn_rate", "200").replace("threshold = 200", "threshold = \"lots\"");
     write_atomically(&daemon.path("rules.d/test.toml"), &broken);
@@ -270,7 +270,7 @@ fn issue_3_invalid_edit_is_refused_and_old_rules_keep_running() {
 }
 
 #[test]
-fn issue_3_blocklist_file_change_is_picked_up_without_restart() {
+fn blocklist_file_change_is_picked_up_without_restart() {
     let rule = "[[rules]]\nname = \"blocklisted\"\nkind = \"blocklist\"\nscope = \"protected\"\n\
                 severity = \"warning\"\nfiles = [\"blocklist.txt\"]\nwindow = \"10s\"\n";
     let dir = config_dir(rule);

@@ -1,4 +1,4 @@
-//! Self-alerts through the real binary (issue 4): `netwarden run --pcap` with small caps and
+//! Self-alerts through the real binary: `netwarden run --pcap` with small caps and
 //! short holds, and the JSON-lines alert log (`[alerting] log_file`) as the witness that the
 //! self-alerts travel the same path as detections.
 
@@ -82,7 +82,7 @@ impl Drop for Daemon {
 }
 
 #[test]
-fn issue_4_full_flow_table_and_silent_capture_are_logged_as_self_alerts() {
+fn full_flow_table_and_silent_capture_are_logged_as_self_alerts() {
     let dir = tempfile::tempdir().unwrap();
     // 7,055 reflectors in 0.15 s: far more flows than the smallest table holds. Short flow
     // timeouts empty it soon after the file ends (packet time then runs on the wall clock).
@@ -145,7 +145,7 @@ fn issue_4_full_flow_table_and_silent_capture_are_logged_as_self_alerts() {
 }
 
 #[test]
-fn issue_4_stale_blocklist_and_unreachable_webhook_are_logged_as_self_alerts() {
+fn stale_blocklist_and_unreachable_webhook_are_logged_as_self_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("blocked.txt");
     std::fs::write(&list, "# test list\n192.0.2.1\n").unwrap();
@@ -182,7 +182,7 @@ fn issue_4_stale_blocklist_and_unreachable_webhook_are_logged_as_self_alerts() {
 }
 
 #[test]
-fn issue_4_check_config_names_the_file_line_and_key_of_a_bad_self_alert_setting() {
+fn check_config_names_the_file_line_and_key_of_a_bad_self_alert_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("netwarden.toml");
     std::fs::write(
@@ -207,7 +207,7 @@ fn issue_4_check_config_names_the_file_line_and_key_of_a_bad_self_alert_setting(
 }
 
 #[test]
-fn issue_4_readme_lists_every_metric_and_self_alert_rule() {
+fn readme_lists_every_metric_and_self_alert_rule() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let mut names = Vec::new();
@@ -252,7 +252,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
 }
 
 #[test]
-fn issue_4_shipped_alertmanager_config_inhibits_self_alerts_per_instance_only() {
+fn shipped_alertmanager_config_inhibits_self_alerts_per_instance_only() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _am = Alertmanager(

@@ -130,7 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
     // Before the workers, so no alert of theirs has nowhere to go.
-    // Issue 4: firing alerts survive a restart in the state directory.
+    // Firing alerts survive a restart in the state directory.
     let state = state_directory(
         &config.daemon.state_directory,
         std::env::var_os("STATE_DIRECTORY").as_deref(),
@@ -145,18 +145,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         None => live_workers(&config, &shared)?,
     };
     let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
-    // Issue 4: sockets are open and the listener bound; root is no longer needed.
+    // Sockets are open and the listener bound; root is no longer needed.
     privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
-    // systemd (issue 4): the watchdog reads each worker's heartbeat gauge.
+    // systemd: the watchdog reads each worker's heartbeat gauge.
     let heartbeats = plans.iter().map(|p| p.metrics.heartbeat.clone()).collect();
     let (workers, rule_updates) =
         spawn_workers(plans, &rules, &shared, &alerts, &shutdown, &failed_tx)?;
     drop(failed_tx);
     admin.ready.store(true, Ordering::Release);
     tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
-    // systemd (issue 4): readiness once capture and /metrics are up, then the watchdog.
+    // systemd: readiness once capture and /metrics are up, then the watchdog.
     let notifier = Notifier::from_env();
     notifier.ready(&format!(
         "Capturing with {} workers; metrics on {}.",
@@ -172,10 +172,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    // Issue 3: SIGHUP and watched files reload rules, host groups and blocklists; the
+    // SIGHUP and watched files reload rules, host groups and blocklists; the
     // self-alert monitor follows `config_updates`.
     let (config_updates, _) = watch::channel(Arc::new(config.clone()));
-    // Issue 4: self-alerts, judged once a second on this runtime from the daemon's own
+    // Self-alerts, judged once a second on this runtime from the daemon's own
     // metrics and sent through the alert router.
     health::spawn(
         &runtime,
@@ -234,7 +234,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 type RuleUpdates = std::sync::mpsc::Sender<Arc<RuleSet>>;
 
 /// Starts one thread per worker plan; returns their handles and, per worker, where the
-/// reloader sends new rule sets (issue 3).
+/// reloader sends new rule sets.
 fn spawn_workers(
     plans: Vec<WorkerPlan>,
     rules: &Arc<RuleSet>,
@@ -302,7 +302,7 @@ fn run_worker(
         pace,
         ..
     } = plan;
-    // Issue 4: the flow-table cap, for the "flow table at cap" alert (the table clamps
+    // The flow-table cap, for the "flow table at cap" alert (the table clamps
     // max_flows only far above the config's limit, so this is its capacity).
     metrics
         .flows_capacity

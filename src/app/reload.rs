@@ -309,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_watch_concerns_config_blocklists_and_rule_files_only() {
+    fn watch_concerns_config_blocklists_and_rule_files_only() {
         let dir = tempfile::tempdir().unwrap();
         let w = watched(dir.path());
         let d = dir.path();
@@ -323,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_watch_covers_each_directory_once() {
+    fn watch_covers_each_directory_once() {
         let dir = tempfile::tempdir().unwrap();
         let w = watched(dir.path());
         let canonical = std::fs::canonicalize(dir.path()).unwrap();

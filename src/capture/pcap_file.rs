@@ -658,7 +658,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_pcapng_interface_with_unsupported_link_type_names_file_and_type() {
+    fn pcapng_interface_with_unsupported_link_type_names_file_and_type() {
         let mut bytes = pcapng_bytes(false, &[(1, b"abc")]);
         // The interface block follows the 28-byte section header; its link type comes
         // after the block type and length.
@@ -667,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_pcapng_in_both_byte_orders() {
+    fn pcapng_in_both_byte_orders() {
         for big_endian in [false, true] {
             let f = write_temp(&pcapng_bytes(
                 big_endian,
@@ -686,7 +686,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_records_across_buffer_refills_and_one_larger_than_the_buffer() {
+    fn records_across_buffer_refills_and_one_larger_than_the_buffer() {
         // Enough records to refill the buffer several times, each with distinct bytes, so
         // a record split across a refill would read back wrong; then one record larger
         // than the initial buffer, which must grow it.
@@ -721,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_big_endian_pcap_and_hostile_record_length() {
+    fn big_endian_pcap_and_hostile_record_length() {
         let mut bytes = pcap_bytes(1, false, &[(1, 5, b"abc")]);
         // Rewrite as big-endian: magic, versions, snaplen, linktype, then the record.
         let mut be = Vec::new();

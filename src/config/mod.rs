@@ -87,11 +87,11 @@ pub struct Config {
     pub host_groups: Vec<HostGroupConfig>,
     /// Detection rules (more come from `rules_dir`).
     pub rules: Vec<RuleConfig>,
-    /// Alerts about netwarden itself (issue 4), sent through `[alerting]`.
+    /// Alerts about netwarden itself, sent through `[alerting]`.
     pub self_alerts: SelfAlertsConfig,
 }
 
-/// [`Config::daemon`] (issue 4).
+/// [`Config::daemon`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {

@@ -572,7 +572,7 @@ labels = { team = "noc" }
     }
 
     #[test]
-    fn issue_3_threshold_is_required_except_for_blocklists_which_need_a_list() {
+    fn threshold_is_required_except_for_blocklists_which_need_a_list() {
         let src = r#"
 [[rules]]
 name = "flood"
@@ -604,7 +604,7 @@ max_age = "7d"
     }
 
     #[test]
-    fn issue_3_key_applies_to_volume_and_baseline_and_list_fields_to_blocklists() {
+    fn key_applies_to_volume_and_baseline_and_list_fields_to_blocklists() {
         let src = r#"
 [[rules]]
 name = "net_flood"
@@ -631,7 +631,7 @@ files = ["x.txt"]
     }
 
     #[test]
-    fn issue_3_blocklist_files_are_made_absolute_relative_to_the_config_folder() {
+    fn blocklist_files_are_made_absolute_relative_to_the_config_folder() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("netwarden.toml");
         std::fs::write(

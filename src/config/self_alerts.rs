@@ -346,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_defaults_are_valid_and_blind_conditions_are_critical() {
+    fn defaults_are_valid_and_blind_conditions_are_critical() {
         let c = SelfAlertsConfig::default();
         assert!(problems(&c).is_empty());
         assert_eq!(c.interface_silent.severity, Severity::Critical);
@@ -357,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_bad_values_are_reported_together() {
+    fn bad_values_are_reported_together() {
         let c = SelfAlertsConfig {
             instance: "gw\n1".to_owned(),
             capture_drops: CaptureDropsConfig {
@@ -396,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_errors_name_file_line_and_key() {
+    fn errors_name_file_line_and_key() {
         let src = "[self_alerts]\nenabled = true\n\n[self_alerts.capture_drops]\nmax_ratio = 2.0\n";
         let err = parse(src, Path::new("nw.toml")).unwrap_err().to_string();
         assert!(
@@ -415,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_for_is_spelled_for_in_the_file() {
+    fn for_is_spelled_for_in_the_file() {
         let src = "[self_alerts.alert_delivery]\nfor = \"5m\"\nwindow = \"2m\"\n";
         let c = parse(src, Path::new("nw.toml")).unwrap();
         assert_eq!(c.self_alerts.alert_delivery.for_, HumanDuration::secs(300));

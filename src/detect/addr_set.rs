@@ -215,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_addr_set_finds_hosts_and_networks_of_both_families() {
+    fn addr_set_finds_hosts_and_networks_of_both_families() {
         let s = set(&[
             ("203.0.113.0/24", 0),
             ("198.51.100.7/32", 1),
@@ -235,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_addr_set_merges_overlapping_and_adjacent_entries_of_one_list() {
+    fn addr_set_merges_overlapping_and_adjacent_entries_of_one_list() {
         let s = set(&[
             ("10.0.0.0/25", 0),
             ("10.0.0.128/25", 0),
@@ -251,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_list_lines_allow_comments_and_blank_lines_and_name_bad_lines() {
+    fn list_lines_allow_comments_and_blank_lines_and_name_bad_lines() {
         let text =
             "# header\n\n203.0.113.0/24  # trailing\n  2001:db8::1\nnot-an-ip\n10.0.0.0/33\n";
         let mut added = Vec::new();
@@ -289,7 +289,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn issue_3_addr_set_agrees_with_a_naive_scan(
+        fn addr_set_agrees_with_a_naive_scan(
             nets in prop::collection::vec(prop_oneof![v4_net(), v6_net()], 0..60),
             probes in prop::collection::vec(0u128..5000, 1..100),
         ) {

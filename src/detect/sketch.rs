@@ -361,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_hll_estimate_matches_the_per_register_division() {
+    fn hll_estimate_matches_the_per_register_division() {
         for seed in 0..200u64 {
             let mut h = Hll::default();
             for i in 0..seed * 7 {
@@ -383,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_full_topk_replaces_its_first_lightest_item() {
+    fn full_topk_replaces_its_first_lightest_item() {
         let mut t = TopK::<u128, 3>::default();
         t.add(1, 5);
         t.add(2, 2);

@@ -350,7 +350,7 @@ resolve_delay = "5s"
 }
 
 #[test]
-fn issue_3_blocklist_keys_the_listed_address_by_who_initiated() {
+fn blocklist_keys_the_listed_address_by_who_initiated() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad-hosts.txt");
     std::fs::write(&file, "# test list\n198.51.100.0/24  # a whole range\n").unwrap();
@@ -401,7 +401,7 @@ fn issue_3_blocklist_keys_the_listed_address_by_who_initiated() {
 }
 
 #[test]
-fn issue_3_blocklist_file_problems_are_config_errors_naming_file_and_line() {
+fn blocklist_file_problems_are_config_errors_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("list.txt");
     std::fs::write(
@@ -430,7 +430,7 @@ fn issue_3_blocklist_file_problems_are_config_errors_naming_file_and_line() {
 }
 
 #[test]
-fn issue_3_watched_files_lists_every_blocklist_file_once() {
+fn watched_files_lists_every_blocklist_file_once() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.txt");
     let b = dir.path().join("b.txt");
@@ -447,7 +447,7 @@ fn issue_3_watched_files_lists_every_blocklist_file_once() {
 }
 
 #[test]
-fn issue_3_volume_keyed_by_network_sums_its_hosts_and_names_the_network() {
+fn volume_keyed_by_network_sums_its_hosts_and_names_the_network() {
     let rules = r#"
 [[rules]]
 name = "lan_flood"
@@ -488,7 +488,7 @@ threshold = 150
 }
 
 #[test]
-fn issue_3_volume_keyed_by_network_with_a_group_scope_counts_the_group() {
+fn volume_keyed_by_network_with_a_group_scope_counts_the_group() {
     let rules = r#"
 [[host_groups]]
 name = "web"
@@ -524,7 +524,7 @@ key = "network"
 // --- hot reload ------------------------------------------------------------------------
 
 #[test]
-fn issue_3_reload_keeps_an_unchanged_rules_firing_alert_without_a_second_firing() {
+fn reload_keeps_an_unchanged_rules_firing_alert_without_a_second_firing() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
     assert_eq!(emitted(&out).len(), 1);
@@ -536,7 +536,7 @@ fn issue_3_reload_keeps_an_unchanged_rules_firing_alert_without_a_second_firing(
 }
 
 #[test]
-fn issue_3_reload_keeps_the_accumulators_of_an_unchanged_rule() {
+fn reload_keeps_the_accumulators_of_an_unchanged_rule() {
     let slow = r#"
 [[rules]]
 name = "slow"
@@ -570,7 +570,7 @@ window = "1m"
 }
 
 #[test]
-fn issue_3_reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
+fn reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
     d.reload(
@@ -596,7 +596,7 @@ fn issue_3_reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
 }
 
 #[test]
-fn issue_3_reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
+fn reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
     let metrics = Metrics::new(&[], 10).unwrap();
     let out = Shared::default();
     let mut d = Detector::new(rule_set(FLOOD), Box::new(out.clone()))
@@ -627,7 +627,7 @@ fn issue_3_reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
 }
 
 #[test]
-fn issue_3_reload_holds_a_new_or_changed_rule_for_its_warmup() {
+fn reload_holds_a_new_or_changed_rule_for_its_warmup() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 2, 10);
     let added = format!(
@@ -659,7 +659,7 @@ fn issue_3_reload_holds_a_new_or_changed_rule_for_its_warmup() {
 }
 
 #[test]
-fn issue_3_reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
+fn reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("list.txt");
     std::fs::write(&file, "198.51.100.1\n").unwrap();
@@ -691,7 +691,7 @@ fn issue_3_reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
 }
 
 #[test]
-fn issue_3_tick_applies_the_newest_rule_set_from_the_updates_channel() {
+fn tick_applies_the_newest_rule_set_from_the_updates_channel() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
     let mut d = Detector::new(rule_set(FLOOD), Box::new(out)).with_updates(rx);
@@ -730,7 +730,7 @@ fn unreachable(outer: (&str, &str), quoted: (&str, &str)) -> Option<Probe> {
 }
 
 #[test]
-fn issue_3_icmp_errors_refuse_probes_only_of_the_host_they_are_sent_to() {
+fn icmp_errors_refuse_probes_only_of_the_host_they_are_sent_to() {
     // The target refuses the scanner's probe: a failed probe of the scanner.
     let p = unreachable(("10.0.0.2", "10.0.0.128"), ("10.0.0.128", "10.0.0.2")).unwrap();
     assert_eq!(
@@ -757,7 +757,7 @@ fn issue_3_icmp_errors_refuse_probes_only_of_the_host_they_are_sent_to() {
 }
 
 #[test]
-fn issue_3_large_packets_to_many_ports_are_a_flood_not_a_port_scan() {
+fn large_packets_to_many_ports_are_a_flood_not_a_port_scan() {
     let rules = r#"
 [[rules]]
 name = "port_scan"
@@ -785,7 +785,7 @@ threshold = 25
 }
 
 #[test]
-fn issue_3_reload_into_shadow_mode_resolves_the_sent_alerts() {
+fn reload_into_shadow_mode_resolves_the_sent_alerts() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
     d.reload(
@@ -803,7 +803,7 @@ fn issue_3_reload_into_shadow_mode_resolves_the_sent_alerts() {
 }
 
 #[test]
-fn issue_3_reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
+fn reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
     d.reload(
@@ -825,7 +825,7 @@ fn issue_3_reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
 }
 
 #[test]
-fn issue_2_a_detector_without_rules_is_idle_until_a_reload_brings_some() {
+fn a_detector_without_rules_is_idle_until_a_reload_brings_some() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
     let mut d = Detector::new(rule_set(""), Box::new(out.clone())).with_updates(rx);

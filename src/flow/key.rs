@@ -493,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_2_first_endpoint_is_the_smaller_in_byte_order() {
+    fn first_endpoint_is_the_smaller_in_byte_order() {
         // Pairs that differ only in the first byte, only in the last, in both (in opposite
         // directions), and only in the port: the first endpoint must be the one whose
         // (16 address bytes, port) sorts first, byte by byte.

@@ -415,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_counter_window_measures_the_rise_over_the_window_only() {
+    fn counter_window_measures_the_rise_over_the_window_only() {
         let mut w = CounterWindow::default();
         for s in 0..=30 {
             let v = u32::try_from(s.min(10)).unwrap();
@@ -431,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_an_interface_is_silent_after_silent_after_without_packets() {
+    fn an_interface_is_silent_after_silent_after_without_packets() {
         let mut m = Memory::default();
         for s in 0..5 {
             assert!(m.observe(secs(s), &capture(10.0, 0.0), &T)[0].is_empty());
@@ -444,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_drop_ratio_is_measured_over_the_window() {
+    fn drop_ratio_is_measured_over_the_window() {
         let mut m = Memory::default();
         // 1000 frames a second, 2% dropped, for 5 s.
         let mut last = Vec::new();
@@ -468,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_a_full_flow_table_holds_an_empty_or_unstarted_one_does_not() {
+    fn a_full_flow_table_holds_an_empty_or_unstarted_one_does_not() {
         let mut r = Reading::default();
         let table = |active, capacity| FlowTableReading { active, capacity };
         r.flow_tables.insert("a".into(), table(1024.0, 1024.0));
@@ -480,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_key_evictions_hold_for_the_window_after_they_happen() {
+    fn key_evictions_hold_for_the_window_after_they_happen() {
         let mut m = Memory::default();
         let evicted = |n: f64| {
             let mut r = Reading::default();
@@ -496,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_a_blocklist_older_than_max_age_or_unreadable_is_stale() {
+    fn a_blocklist_older_than_max_age_or_unreadable_is_stale() {
         let file = |name: &str| BlocklistFile {
             rule: "bl".into(),
             path: name.into(),
@@ -532,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_delivery_fails_on_errors_or_drops_or_a_queue_that_never_empties() {
+    fn delivery_fails_on_errors_or_drops_or_a_queue_that_never_empties() {
         let mut m = Memory::default();
         let sink = |failures, queue_length| {
             let mut r = Reading::default();
@@ -560,7 +560,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_rule_names_are_distinct_and_in_config_order() {
+    fn rule_names_are_distinct_and_in_config_order() {
         let rules: std::collections::HashSet<_> = Condition::ALL.iter().map(|c| c.rule()).collect();
         assert_eq!(rules.len(), 6);
         let tables: Vec<_> = crate::config::SelfAlertsConfig::default()

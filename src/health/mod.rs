@@ -1,4 +1,4 @@
-//! Self-alerts (issue 4): netwarden tells on-call, through its own alert path, when it
+//! Self-alerts: netwarden tells on-call, through its own alert path, when it
 //! goes blind or its accuracy degrades.
 //!
 //! Once a second ([`PERIOD`], wall clock, on a tokio task of the daemon's main runtime,

@@ -323,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_monitor_fires_resolves_and_counts_with_common_labels() {
+    fn monitor_fires_resolves_and_counts_with_common_labels() {
         let metrics = Metrics::new(&[], 10).unwrap();
         let out = Shared::default();
         let mut m = SelfMonitor::new(
@@ -355,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_reload_resolves_alerts_of_disabled_or_re_rated_conditions() {
+    fn reload_resolves_alerts_of_disabled_or_re_rated_conditions() {
         let metrics = Metrics::new(&[], 10).unwrap();
         let out = Shared::default();
         let mut m = SelfMonitor::new(
@@ -406,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_run_reads_the_registry_every_second_and_follows_config_updates() {
+    fn run_reads_the_registry_every_second_and_follows_config_updates() {
         let metrics = Arc::new(Metrics::new(&[], 10).unwrap());
         let w = metrics.worker("pcap", "pcap-0");
         w.flows_capacity.set(1024);

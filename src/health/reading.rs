@@ -190,7 +190,7 @@ mod tests {
     use crate::telemetry::Metrics;
 
     #[test]
-    fn issue_4_reading_finds_every_series_the_conditions_need() {
+    fn reading_finds_every_series_the_conditions_need() {
         let metrics = Metrics::new(&[], 10).unwrap();
         let w = metrics.worker("eth0", "eth0-0");
         w.interface.received_packets.inc_by(90);
@@ -234,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_blocklist_files_come_from_rules_with_max_age_and_report_their_age() {
+    fn blocklist_files_come_from_rules_with_max_age_and_report_their_age() {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("bad.txt");
         std::fs::write(&list, "192.0.2.1\n").unwrap();

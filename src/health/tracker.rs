@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_fires_only_after_for_and_a_shorter_blip_sends_nothing() {
+    fn fires_only_after_for_and_a_shorter_blip_sends_nothing() {
         let mut t = Tracker::default();
         let out = run(&mut t, 0, &[Some(2.0), Some(2.0), None, Some(2.0), None]);
         assert!(out.is_empty(), "{out:?}");
@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_resolves_after_the_resolve_delay_with_its_peak_and_labels() {
+    fn resolves_after_the_resolve_delay_with_its_peak_and_labels() {
         let mut t = Tracker::default();
         let holding = [
             Some(2.0),
@@ -255,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_a_flapping_condition_stays_one_alert() {
+    fn a_flapping_condition_stays_one_alert() {
         let mut t = Tracker::default();
         // Fires at 3, then flaps off and on more often than the resolve delay.
         let pattern = [
@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_zero_for_fires_at_once_and_resolve_all_resolves_firing_only() {
+    fn zero_for_fires_at_once_and_resolve_all_resolves_firing_only() {
         let hold = SelfAlertHold {
             for_: HumanDuration::secs(0),
             ..HOLD

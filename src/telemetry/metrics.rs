@@ -98,7 +98,7 @@ pub struct Metrics {
     pub detection: DetectionMetricVecs,
     /// Config reload series.
     pub reload: ReloadMetrics,
-    /// Self-alerts firing now, by rule and severity (issue 4, set by `crate::health`).
+    /// Self-alerts firing now, by rule and severity (set by `crate::health`).
     pub self_alerts_firing: IntGaugeVec,
     network_names: Vec<String>,
 }
@@ -493,7 +493,7 @@ impl AlertMetrics {
     /// Handles of one sink, resolved once.
     pub fn sink(&self, sink: &str) -> AlertSinkMetrics {
         let dropped = |reason: &str| self.dropped.with_label_values(&[sink, reason]);
-        // Issue 4: error series exist from start-up, so `rate()` sees the first failure.
+        // Error series exist from start-up, so `rate()` sees the first failure.
         for error_type in SEND_ERROR_TYPES {
             self.errors.with_label_values(&[sink, error_type]);
         }

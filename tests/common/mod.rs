@@ -31,7 +31,7 @@ pub fn pcaps_dir() -> PathBuf {
 /// The netwarden binary under test, with a state directory of its own.
 pub fn netwarden() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_netwarden"));
-    // Issue 4: a daemon restores the firing alerts saved in its state directory (default
+    // A daemon restores the firing alerts saved in its state directory (default
     // /var/lib/netwarden) and does not announce them again; a fresh directory per run keeps
     // tests from adopting one another's alerts. A restart test sets STATE_DIRECTORY itself.
     command.env("STATE_DIRECTORY", fresh_state_dir());
@@ -193,7 +193,7 @@ pub fn stop(child: &mut std::process::Child, signal: &str) -> std::process::Exit
     panic!("netwarden did not stop within 10 s of SIG{signal}");
 }
 
-// ---- Issue 4: real Prometheus and Alertmanager servers, generated attacks, the daemon. ----
+// ---- Real Prometheus and Alertmanager servers, generated attacks, the daemon. ----
 
 /// A child process killed and reaped on drop, so a failed assertion leaves nothing behind.
 pub struct Proc(pub std::process::Child);

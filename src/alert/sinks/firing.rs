@@ -204,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_confirmed_restored_alert_is_adopted_once_with_its_original_start() {
+    fn confirmed_restored_alert_is_adopted_once_with_its_original_start() {
         let mut t = FiringTable::new(10);
         let now = Instant::now();
         let old = alert("192.0.2.1", AlertState::Firing, 100.0);
@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_unconfirmed_restored_alert_resolves_at_its_deadline_only() {
+    fn unconfirmed_restored_alert_resolves_at_its_deadline_only() {
         let mut t = FiringTable::new(10);
         let now = Instant::now();
         let grace = Duration::from_secs(300);
@@ -253,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_restore_skips_resolved_duplicates_and_overflow() {
+    fn restore_skips_resolved_duplicates_and_overflow() {
         let mut t = FiringTable::new(2);
         let now = Instant::now();
         let taken = t.restore(
@@ -274,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_new_alerts_are_tracked_in_identity_order_and_saving_clears_dirty() {
+    fn new_alerts_are_tracked_in_identity_order_and_saving_clears_dirty() {
         let mut t = FiringTable::new(10);
         for dst in ["192.0.2.9", "192.0.2.3"] {
             let mut a = alert(dst, AlertState::Firing, 1.0);

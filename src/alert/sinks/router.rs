@@ -8,7 +8,7 @@
 //! file, and queues it for the webhook and for every Alertmanager; it keeps firing alerts
 //! (`firing`) to re-send them to Alertmanager every `resend_interval` until they resolve.
 //!
-//! Restarts (issue 4): with a state directory, the firing table is saved to
+//! Restarts: with a state directory, the firing table is saved to
 //! `alerts.json` (`state`) at most once a second when it changed, and at shutdown. At
 //! start the saved alerts are restored: re-sent to Alertmanager at once with their
 //! original `startsAt`, then adopted silently when a worker reports them firing again, or
@@ -439,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_firing_alert_survives_a_restart_without_firing_twice() {
+    fn firing_alert_survives_a_restart_without_firing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let first = router_in(dir.path(), Duration::from_secs(60));
         first.handle().alert_output().emit(flood(100.0));
@@ -462,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_restored_alert_not_confirmed_within_the_grace_resolves_everywhere() {
+    fn restored_alert_not_confirmed_within_the_grace_resolves_everywhere() {
         let dir = tempfile::tempdir().unwrap();
         let first = router_in(dir.path(), Duration::from_secs(60));
         first.handle().alert_output().emit(flood(100.0));
@@ -482,7 +482,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_corrupt_state_file_is_ignored_and_replaced() {
+    fn corrupt_state_file_is_ignored_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("state")).unwrap();
         std::fs::write(dir.path().join("state/alerts.json"), "{not json").unwrap();

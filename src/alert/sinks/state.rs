@@ -1,5 +1,5 @@
 //! The firing-alert state file, `<state directory>/alerts.json`, so a restart neither
-//! loses a firing alert nor fires it twice (issue 4).
+//! loses a firing alert nor fires it twice.
 //!
 //! Owns where the state directory is ([`state_directory`]: `STATE_DIRECTORY`, as systemd's
 //! `StateDirectory=` sets it, else `[daemon] state_directory`), the file format (a version
@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_state_directory_prefers_systemd_then_config_and_empty_is_off() {
+    fn state_directory_prefers_systemd_then_config_and_empty_is_off() {
         let conf = Path::new("/var/lib/netwarden");
         assert_eq!(
             state_directory(conf, Some(OsStr::new("/var/lib/private/nw:/var/lib/other"))),
@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_saved_alerts_load_back_and_no_temporary_file_is_left() {
+    fn saved_alerts_load_back_and_no_temporary_file_is_left() {
         let dir = tempfile::tempdir().unwrap();
         let nested = dir.path().join("a/b");
         let mut state = StateFile::open(&nested).unwrap();
@@ -242,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_corrupt_file_or_entries_are_ignored() {
+    fn corrupt_file_or_entries_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateFile::open(dir.path()).unwrap();
         let path = dir.path().join(FILE_NAME);
@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_unusable_directory_disables_persistence() {
+    fn unusable_directory_disables_persistence() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("plain-file");
         std::fs::write(&file, "").unwrap();
@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_4_failed_write_reports_false_and_recovers() {
+    fn failed_write_reports_false_and_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("state");
         let mut state = StateFile::open(&sub).unwrap();

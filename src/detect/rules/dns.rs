@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_dns_tunnel_groups_by_the_registered_domain_of_the_public_suffix_list() {
+    fn dns_tunnel_groups_by_the_registered_domain_of_the_public_suffix_list() {
         let (uk, uk_hash) = registered("dGhpcyBpcyBlbmNvZGVk.Data.Example.CO.UK").unwrap();
         assert_eq!(uk, "example.co.uk");
         let (com, com_hash) = registered("dGhpcyBpcyBlbmNvZGVk.tunnel.example.com").unwrap();
@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_dns_tunnel_needs_a_label_below_the_registered_domain() {
+    fn dns_tunnel_needs_a_label_below_the_registered_domain() {
         assert_eq!(registered("example.co.uk"), None);
         assert_eq!(registered("co.uk"), None);
         assert_eq!(registered("example.com"), None);
@@ -379,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_3_dns_tunnel_entropy_is_measured_below_the_registered_domain_only() {
+    fn dns_tunnel_entropy_is_measured_below_the_registered_domain_only() {
         let bytes = wire("aaaaaaaaaaaaaaaaaaaaaaaa.example.co.uk");
         let s = shape(&DnsName {
             wire: &bytes,

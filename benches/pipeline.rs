@@ -2,7 +2,7 @@
 
 //! Criterion benchmarks of the hot path: decoding, flow-table updates, and the whole
 //! per-frame pipeline (decode + classify + count + flow), on traffic generated in memory by
-//! `netwarden::synth` (a realistic gateway mix, and a spoofed-source SYN flood).
+//! `netwarden_synth` (a realistic gateway mix, and a spoofed-source SYN flood).
 //!
 //!     cargo bench --bench pipeline
 //!
@@ -18,9 +18,9 @@ use netwarden::decode::{LinkType, Transport, decode_frame};
 use netwarden::flow::{FlowKey, FlowTable, FlowTableConfig};
 use netwarden::networks::NetworkSet;
 use netwarden::pipeline::{Pipeline, PipelineOptions};
-use netwarden::synth::scenarios::{MixParams, SynFloodParams, mix, syn_flood};
 use netwarden::telemetry::TopTalkerBoard;
 use netwarden::timestamp::Timestamp;
+use netwarden_synth::scenarios::{MixParams, SynFloodParams, mix, syn_flood};
 
 /// Frames stored back to back, so iterating them is cache-friendly and allocation-free.
 struct Trace {

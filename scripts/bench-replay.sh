@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench-data}
 mkdir -p "$out"
-cargo build --release --bins
+cargo build --release -p netwarden -p netwarden-synth --bins
 gen=target/release/netwarden-pcapgen
 [ -s "$out/nw-mix.pcap" ] || "$gen" mix --out "$out/nw-mix.pcap" > "$out/nw-mix.truth.json"
 [ -s "$out/nw-flood.pcap" ] || "$gen" syn-flood --out "$out/nw-flood.pcap" > "$out/nw-flood.truth.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine, as root (the live-capture tests create
 # network namespaces). Installs what the tests need when it is missing, then runs
-# formatting, lints, unit/integration/property tests and doctests.
+# formatting, lints, unit/integration/property tests and doctests of every workspace member.
 #
 #   scripts/test.sh
 #
@@ -31,6 +31,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
-cargo nextest run --no-fail-fast --release
-cargo test --doc --release
+cargo clippy --workspace --all-targets -- -D warnings
+cargo nextest run --workspace --no-fail-fast --release
+cargo test --workspace --doc --release

@@ -15,10 +15,12 @@
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
-//! synth/     deterministic packet and pcap writer for fixtures and benchmarks
 //! ```
 //!
 //! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
+//!
+//! The traffic generator used by tests and benches is a crate of its own,
+//! `crates/synth` (`netwarden-synth`, binary `netwarden-pcapgen`); the daemon does not link it.
 
 pub mod admin;
 pub mod alert;
@@ -32,6 +34,5 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
-pub mod synth;
 pub mod telemetry;
 pub mod timestamp;

@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{free_port, http_get, metric_sum, netwarden, stop, wait_for};
+use common::{free_port, http_get, metric_sum, netwarden, pcapgen, stop, wait_for};
 
 /// The flood's victim (the generator's first victim).
 const VICTIM: &str = "10.201.0.10";
@@ -36,9 +36,10 @@ impl Daemon {
     /// Starts the daemon on `dir`'s config over the generated capture.
     fn start(dir: tempfile::TempDir) -> Daemon {
         let pcap = dir.path().join("flood.pcap");
-        let status = Command::new(env!("CARGO_BIN_EXE_netwarden-pcapgen"))
-            .args([
-                "syn-flood",
+        pcapgen(
+            "syn-flood",
+            &pcap,
+            &[
                 "--packets",
                 "30000",
                 "--pps",
@@ -49,13 +50,8 @@ impl Daemon {
                 "500",
                 "--warmup-secs",
                 "10",
-                "--out",
-            ])
-            .arg(&pcap)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+            ],
+        );
         let port = free_port();
         let child = netwarden()
             .arg("run")

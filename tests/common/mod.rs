@@ -412,21 +412,20 @@ impl Prometheus {
     }
 }
 
-/// Runs `netwarden-pcapgen scenario --out out args…`; returns its ground truth (stdout JSON).
+/// Writes `scenario` to `out` with `netwarden-pcapgen`'s options `args`, in-process through
+/// the generator's library; returns the ground truth the binary would print.
 pub fn pcapgen(scenario: &str, out: &Path, args: &[&str]) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_netwarden-pcapgen"))
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "netwarden-pcapgen {scenario} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    parse_stdout_json(&output)
+    let command_line = [
+        "netwarden-pcapgen".as_ref(),
+        scenario.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]
+    .into_iter()
+    .chain(args.iter().map(std::ffi::OsStr::new));
+    netwarden_synth::pcapgen::generate(command_line)
+        .unwrap_or_else(|e| panic!("netwarden-pcapgen {scenario} {args:?} failed: {e}"))
+        .truth
 }
 
 /// RFC 3339 of now minus `secs` (a `--start` for pcapgen that keeps packet time just behind

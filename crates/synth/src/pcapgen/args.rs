@@ -1,61 +1,44 @@
-//! `netwarden-pcapgen`: writes a deterministic synthetic pcap and prints its ground truth.
+//! The command line of `netwarden-pcapgen`: one subcommand per scenario, each turned into
+//! that scenario's parameter struct.
 //!
-//! A thin edge over `netwarden::synth::scenarios`: parse the command line, stream the
-//! scenario's frames into a classic pcap file (Ethernet link type), then print one JSON
-//! object with the scenario name, file, seed and the scenario's ground truth to stdout.
-//! A progress line goes to stderr. Exit codes: 0 success, 1 I/O failure, 64 usage error
-//! (including scenario parameters that cannot produce a trace).
-//!
-//! ```text
-//! netwarden-pcapgen mix --out /tmp/mix.pcap --packets 100000 --flows 4000 --seed 7
-//! netwarden-pcapgen syn-flood --out /tmp/flood.pcap --packets 20000 --warmup-secs 5
-//! ```
+//! Owns parsing only; [`super::generate`] runs what was parsed. Defaults come from the
+//! parameter structs' `Default`, so the command line and the library never disagree.
 
-use std::fs::File;
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use netwarden::synth::pcap_writer::{PcapLinkType, PcapWriter};
-use netwarden::synth::scenarios::{
-    self, DEFAULT_SEED, DnsAmplificationParams, DnsTunnelParams, FloodParams, HostSweepParams,
-    MixParams, PortScanParams, ScenarioError, SynFloodParams,
-};
 use netwarden::timestamp::Timestamp;
-use serde::Serialize;
 
-/// `EX_USAGE` from sysexits.h.
-const EXIT_USAGE: u8 = 64;
-/// Output buffer: large writes keep a 4 GB trace to about a thousand syscalls.
-const WRITE_BUFFER_BYTES: usize = 8 << 20;
+use crate::scenarios::{
+    DEFAULT_SEED, DnsAmplificationParams, DnsTunnelParams, FloodParams, HostSweepParams, MixParams,
+    PortScanParams, SynFloodParams,
+};
 
 /// Generate deterministic synthetic traffic as a pcap file and print its ground truth as JSON.
 #[derive(Parser, Debug)]
 #[command(name = "netwarden-pcapgen", version)]
-struct Cli {
+pub(super) struct Cli {
     #[command(subcommand)]
-    scenario: Scenario,
+    pub(super) scenario: Scenario,
 }
 
 /// Options every scenario takes.
 #[derive(Args, Debug)]
-struct Common {
+pub(super) struct Common {
     /// Output pcap file (overwritten).
     #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
     /// Seed; the same seed and options always give a byte-identical file.
     #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
+    pub(super) seed: u64,
     /// Timestamp of the trace start, RFC 3339.
     #[arg(long, value_name = "TIME", default_value = "2026-01-01T00:00:00Z", value_parser = parse_start)]
-    start: Timestamp,
+    pub(super) start: Timestamp,
 }
 
 #[derive(Subcommand, Debug)]
-enum Scenario {
+pub(super) enum Scenario {
     /// Realistic gateway mix: TCP sessions, DNS lookups, pings; exactly --packets frames.
     Mix(MixArgs),
     /// Spoofed SYN flood to victims 10.201.0.10 upward, ports 80/443.
@@ -76,9 +59,9 @@ enum Scenario {
 
 /// Options of `mix`.
 #[derive(Args, Debug)]
-struct MixArgs {
+pub(super) struct MixArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Frames to write (exact).
     #[arg(long, default_value_t = MixParams::default().packets)]
     packets: u64,
@@ -97,7 +80,7 @@ struct MixArgs {
 }
 
 impl MixArgs {
-    fn params(&self) -> MixParams {
+    pub(super) fn params(&self) -> MixParams {
         MixParams {
             packets: self.packets,
             flows: self.flows,
@@ -112,9 +95,9 @@ impl MixArgs {
 
 /// Options of `syn-flood`.
 #[derive(Args, Debug)]
-struct SynFloodArgs {
+pub(super) struct SynFloodArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// SYNs in the attack.
     #[arg(long, default_value_t = SynFloodParams::default().packets)]
     packets: u64,
@@ -133,7 +116,7 @@ struct SynFloodArgs {
 }
 
 impl SynFloodArgs {
-    fn params(&self) -> SynFloodParams {
+    pub(super) fn params(&self) -> SynFloodParams {
         SynFloodParams {
             packets: self.packets,
             victims: self.victims,
@@ -148,9 +131,9 @@ impl SynFloodArgs {
 
 /// Options of `udp-flood` and `icmp-flood`.
 #[derive(Args, Debug)]
-struct FloodArgs {
+pub(super) struct FloodArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Attack packets.
     #[arg(long, default_value_t = FloodParams::default().packets)]
     packets: u64,
@@ -166,7 +149,7 @@ struct FloodArgs {
 }
 
 impl FloodArgs {
-    fn params(&self) -> FloodParams {
+    pub(super) fn params(&self) -> FloodParams {
         FloodParams {
             packets: self.packets,
             pps: self.pps,
@@ -181,9 +164,9 @@ impl FloodArgs {
 
 /// Options of `port-scan`.
 #[derive(Args, Debug)]
-struct PortScanArgs {
+pub(super) struct PortScanArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Ports probed.
     #[arg(long, default_value_t = PortScanParams::default().ports)]
     ports: u16,
@@ -196,7 +179,7 @@ struct PortScanArgs {
 }
 
 impl PortScanArgs {
-    fn params(&self) -> PortScanParams {
+    pub(super) fn params(&self) -> PortScanParams {
         PortScanParams {
             ports: self.ports,
             pps: self.pps,
@@ -210,9 +193,9 @@ impl PortScanArgs {
 
 /// Options of `host-sweep`.
 #[derive(Args, Debug)]
-struct HostSweepArgs {
+pub(super) struct HostSweepArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Port probed.
     #[arg(long, default_value_t = HostSweepParams::default().port)]
     port: u16,
@@ -225,7 +208,7 @@ struct HostSweepArgs {
 }
 
 impl HostSweepArgs {
-    fn params(&self) -> HostSweepParams {
+    pub(super) fn params(&self) -> HostSweepParams {
         HostSweepParams {
             port: self.port,
             pps: self.pps,
@@ -239,9 +222,9 @@ impl HostSweepArgs {
 
 /// Options of `dns-amplification`.
 #[derive(Args, Debug)]
-struct DnsAmplificationArgs {
+pub(super) struct DnsAmplificationArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Responses.
     #[arg(long, default_value_t = DnsAmplificationParams::default().packets)]
     packets: u64,
@@ -257,7 +240,7 @@ struct DnsAmplificationArgs {
 }
 
 impl DnsAmplificationArgs {
-    fn params(&self) -> DnsAmplificationParams {
+    pub(super) fn params(&self) -> DnsAmplificationParams {
         DnsAmplificationParams {
             packets: self.packets,
             pps: self.pps,
@@ -272,9 +255,9 @@ impl DnsAmplificationArgs {
 
 /// Options of `dns-tunnel`.
 #[derive(Args, Debug)]
-struct DnsTunnelArgs {
+pub(super) struct DnsTunnelArgs {
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
     /// Queries.
     #[arg(long, default_value_t = DnsTunnelParams::default().queries)]
     queries: u64,
@@ -284,7 +267,7 @@ struct DnsTunnelArgs {
 }
 
 impl DnsTunnelArgs {
-    fn params(&self) -> DnsTunnelParams {
+    pub(super) fn params(&self) -> DnsTunnelParams {
         DnsTunnelParams {
             queries: self.queries,
             qps: self.qps,
@@ -295,6 +278,7 @@ impl DnsTunnelArgs {
     }
 }
 
+/// Parses `--start`: an RFC 3339 time at or after the Unix epoch.
 fn parse_start(text: &str) -> Result<Timestamp, String> {
     let time = humantime::parse_rfc3339(text).map_err(|e| e.to_string())?;
     let since = time
@@ -302,103 +286,4 @@ fn parse_start(text: &str) -> Result<Timestamp, String> {
         .map_err(|e| e.to_string())?;
     let nanos = u64::try_from(since.as_nanos()).map_err(|e| e.to_string())?;
     Ok(Timestamp::from_nanos(nanos))
-}
-
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
-            drop(e.print());
-            return ExitCode::from(code);
-        }
-    };
-    match run(&cli.scenario) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("netwarden-pcapgen: {e:#}");
-            if e.downcast_ref::<ScenarioError>().is_some() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-    }
-}
-
-fn run(scenario: &Scenario) -> anyhow::Result<()> {
-    match scenario {
-        Scenario::Mix(a) => generate(&a.common, "mix", |e| scenarios::mix(&a.params(), e)),
-        Scenario::SynFlood(a) => generate(&a.common, "syn-flood", |e| {
-            scenarios::syn_flood(&a.params(), e)
-        }),
-        Scenario::UdpFlood(a) => generate(&a.common, "udp-flood", |e| {
-            scenarios::udp_flood(&a.params(), e)
-        }),
-        Scenario::IcmpFlood(a) => generate(&a.common, "icmp-flood", |e| {
-            scenarios::icmp_flood(&a.params(), e)
-        }),
-        Scenario::PortScan(a) => generate(&a.common, "port-scan", |e| {
-            scenarios::port_scan(&a.params(), e)
-        }),
-        Scenario::HostSweep(a) => generate(&a.common, "host-sweep", |e| {
-            scenarios::host_sweep(&a.params(), e)
-        }),
-        Scenario::DnsAmplification(a) => generate(&a.common, "dns-amplification", |e| {
-            scenarios::dns_amplification(&a.params(), e)
-        }),
-        Scenario::DnsTunnel(a) => generate(&a.common, "dns-tunnel", |e| {
-            scenarios::dns_tunnel(&a.params(), e)
-        }),
-    }
-}
-
-/// Runs one scenario into `common.out` and prints its truth as JSON on stdout.
-fn generate<T: Serialize>(
-    common: &Common,
-    name: &str,
-    scenario: impl FnOnce(&mut dyn FnMut(Timestamp, &[u8])) -> Result<T, ScenarioError>,
-) -> anyhow::Result<()> {
-    let began = Instant::now();
-    let path = common.out.as_path();
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut writer = PcapWriter::with_capacity(WRITE_BUFFER_BYTES, file, PcapLinkType::ETHERNET)
-        .with_context(|| format!("writing {}", path.display()))?;
-    // The scenario callback cannot fail: keep the first error and stop writing.
-    let mut write_error: Option<io::Error> = None;
-    let truth = scenario(&mut |ts, frame| {
-        if write_error.is_none()
-            && let Err(e) = writer.write_frame(ts, frame)
-        {
-            write_error = Some(e);
-        }
-    })?;
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    writer
-        .finish()
-        .with_context(|| format!("writing {}", path.display()))?;
-    report(common, path, name, &truth)?;
-    eprintln!(
-        "netwarden-pcapgen: wrote {} in {:.2?}.",
-        path.display(),
-        began.elapsed()
-    );
-    Ok(())
-}
-
-/// Prints `{"scenario", "file", "seed", "start_ns", ...truth}` as one line of JSON.
-fn report<T: Serialize>(common: &Common, path: &Path, name: &str, truth: &T) -> anyhow::Result<()> {
-    let mut json = serde_json::to_value(truth).context("serialising the ground truth")?;
-    if let Some(map) = json.as_object_mut() {
-        map.insert("scenario".into(), name.into());
-        map.insert("file".into(), path.display().to_string().into());
-        map.insert("seed".into(), common.seed.into());
-        map.insert("start_ns".into(), common.start.as_nanos().into());
-        map.insert("link_type".into(), PcapLinkType::ETHERNET.0.into());
-    }
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{json}").context("writing the ground truth to stdout")?;
-    Ok(())
 }

@@ -28,9 +28,8 @@ mod recon;
 mod schedule;
 mod session;
 
+use netwarden::timestamp::Timestamp;
 use serde::Serialize;
-
-use crate::timestamp::Timestamp;
 
 pub use dns_abuse::{
     DnsAmplificationParams, DnsAmplificationTruth, DnsTunnelParams, DnsTunnelTruth,

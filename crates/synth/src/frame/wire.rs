@@ -6,7 +6,7 @@
 //! headers just written, so the helpers' out-of-range fallbacks are never taken.
 
 use super::{IpSpec, LinkSpec, Payload, TransportSpec};
-use crate::synth::checksum;
+use crate::checksum;
 
 /// `EtherType` of IPv4.
 pub(super) const ETHERTYPE_IPV4: u16 = 0x0800;

@@ -19,14 +19,14 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use netwarden::timestamp::Timestamp;
 use serde::Serialize;
 
 use super::endpoints::{Endpoints, Hosts};
 use super::schedule::Scheduler;
 use super::session::{DnsSession, IcmpSession, TcpPlan, TcpSession};
 use super::{DEFAULT_SEED, DEFAULT_START, ScenarioError, Tally, TraceTotals, require};
-use crate::synth::rng::Rng;
-use crate::timestamp::Timestamp;
+use crate::rng::Rng;
 
 /// Client hosts: 10.201.1.1 to 10.201.255.254.
 const CLIENT_HOSTS: u64 = 255 * 254;

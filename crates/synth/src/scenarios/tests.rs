@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::*;
-use crate::synth::checksum;
+use crate::checksum;
 
 /// A frame as the tests see it.
 #[derive(Clone, Debug)]
@@ -550,7 +550,7 @@ fn scenarios_reject_zero_rates() {
 /// Decodes every frame with the real decoder: no errors, and the summary agrees with the
 /// frame's own headers.
 fn assert_decodes_cleanly(seen: &[Seen]) {
-    use crate::decode::{LinkType, Network, Transport, decode_frame};
+    use netwarden::decode::{LinkType, Network, Transport, decode_frame};
     for (i, s) in seen.iter().enumerate() {
         let decoded = decode_frame(LinkType::Ethernet, &s.frame);
         assert_eq!(

@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use netwarden::timestamp::Timestamp;
 use serde::Serialize;
 
 use super::endpoints::link;
@@ -13,10 +14,9 @@ use super::schedule::Scheduler;
 use super::{
     DEFAULT_SEED, DEFAULT_START, ScenarioError, Tally, TraceTotals, rate_offset_ns, require,
 };
-use crate::synth::dns::{DnsAnswers, DnsMessage, rtype};
-use crate::synth::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TransportSpec, UdpSpec};
-use crate::synth::rng::Rng;
-use crate::timestamp::Timestamp;
+use crate::dns::{DnsAnswers, DnsMessage, rtype};
+use crate::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TransportSpec, UdpSpec};
+use crate::rng::Rng;
 
 /// First reflector: 198.18.128.1.
 const FIRST_REFLECTOR: u32 = 0xc612_8001;

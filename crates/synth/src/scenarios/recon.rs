@@ -9,6 +9,7 @@
 
 use std::net::Ipv4Addr;
 
+use netwarden::timestamp::Timestamp;
 use serde::Serialize;
 
 use super::endpoints::{ACK, RST, SYN, link};
@@ -16,9 +17,8 @@ use super::schedule::Scheduler;
 use super::{
     DEFAULT_SEED, DEFAULT_START, ScenarioError, Tally, TraceTotals, rate_offset_ns, require,
 };
-use crate::synth::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TcpSpec, TransportSpec};
-use crate::synth::rng::Rng;
-use crate::timestamp::Timestamp;
+use crate::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TcpSpec, TransportSpec};
+use crate::rng::Rng;
 
 /// Delay between a SYN-ACK and the scanner kernel's RST.
 const SCANNER_RESET_DELAY_NS: u64 = 50_000;

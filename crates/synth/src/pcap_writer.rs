@@ -12,7 +12,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use crate::timestamp::Timestamp;
+use netwarden::timestamp::Timestamp;
 
 /// Largest frame stored whole; longer frames are cut and keep their original length.
 pub const SNAPLEN: u32 = 262_144;

@@ -272,7 +272,7 @@ fn reused_buffer_does_not_reallocate() {
 
 #[test]
 fn raw_and_sll_frames_decode_with_their_link_types() {
-    use crate::decode::{LinkType, Transport, decode_frame};
+    use netwarden::decode::{LinkType, Transport, decode_frame};
     let transport = TransportSpec::Udp(UdpSpec {
         src_port: 5000,
         dst_port: 6000,

@@ -8,9 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::endpoints::{ACK, Endpoints, FIN, PSH, RST, SYN, seg};
-use crate::synth::dns::{DnsAnswers, DnsMessage, rtype};
-use crate::synth::frame::Payload;
-use crate::synth::rng::Rng;
+use crate::dns::{DnsAnswers, DnsMessage, rtype};
+use crate::frame::Payload;
+use crate::rng::Rng;
 
 /// How a TCP session should look; `packets` is exact unless below the minimum.
 #[derive(Clone, Copy, Debug)]

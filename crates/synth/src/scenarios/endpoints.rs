@@ -7,11 +7,11 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::synth::frame::{
+use crate::frame::{
     EthernetSpec, FrameSpec, IcmpEchoSpec, IpSpec, Ipv4Spec, Ipv6Spec, LinkSpec, Payload, TcpSpec,
     TransportSpec, UdpSpec,
 };
-use crate::synth::rng::Rng;
+use crate::rng::Rng;
 
 /// MAC of the gateway port facing the protected network.
 const INSIDE_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0x00, 0x00, 0x01];

@@ -12,6 +12,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use netwarden::timestamp::Timestamp;
 use serde::Serialize;
 
 use super::endpoints::{Endpoints, Hosts, SYN, link};
@@ -21,11 +22,10 @@ use super::{
     DEFAULT_SEED, DEFAULT_START, NANOS_PER_SEC, ScenarioError, Tally, TraceTotals, rate_offset_ns,
     require,
 };
-use crate::synth::frame::{
+use crate::frame::{
     FrameSpec, IcmpEchoSpec, IpSpec, Ipv4Spec, Payload, TcpSpec, TransportSpec, UdpSpec,
 };
-use crate::synth::rng::Rng;
-use crate::timestamp::Timestamp;
+use crate::rng::Rng;
 
 /// First address of the spoofing range 10.192.0.0/10.
 const SPOOF_BASE: u32 = 0x0ac0_0000;

@@ -15,9 +15,10 @@
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
+//! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
 //! ```
 //!
-//! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
+//! Leaves: `config`, `timestamp`, `decode`, `rng` depend on nothing else in the crate.
 //!
 //! The traffic generator used by tests and benches is a crate of its own,
 //! `crates/synth` (`netwarden-synth`, binary `netwarden-pcapgen`); the daemon does not link it.
@@ -34,5 +35,6 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
+pub mod rng;
 pub mod telemetry;
 pub mod timestamp;

@@ -5,7 +5,8 @@
 //! tests use traffic made here. The daemon never links this crate: it is a dev-dependency
 //! of `netwarden` and depends on the `netwarden` library only for `Timestamp` (and, in its
 //! tests, the decoder). Owns:
-//! - [`rng`]: a small seeded PRNG (`xoshiro256**` seeded by `SplitMix64`). No `rand` crate.
+//! - [`rng`]: the distributions scenarios draw ([`Draw`]) over netwarden's one seeded
+//!   generator, `netwarden::rng::Rng` (`xoshiro256**` seeded by `SplitMix64`). No `rand` crate.
 //! - [`checksum`]: the Internet checksum (RFC 1071).
 //! - [`frame`]: [`FrameSpec`], a frame builder writing Ethernet/802.1Q (or raw IP, or Linux
 //!   SLL) + IPv4/IPv6 + TCP/UDP/ICMP echo into a reused `Vec<u8>`.
@@ -40,4 +41,4 @@ pub use frame::{
     TransportSpec, UdpSpec,
 };
 pub use pcap_writer::{PcapLinkType, PcapWriter};
-pub use rng::Rng;
+pub use rng::{Draw, Rng};

@@ -1,16 +1,17 @@
 //! The retry schedule: capped exponential backoff with jitter.
 //!
-//! Owns [`Backoff`] (the delay before attempt n+1 after n consecutive failures) and the
-//! small random source for its jitter. Does not own: deciding when to give up (that is the
-//! delivery loop's `max_attempts`).
+//! Owns [`Backoff`] (the delay before attempt n+1 after n consecutive failures) and
+//! `Jitter`, the random source of its jitter: the crate's generator ([`crate::rng`]) seeded
+//! from the process's randomness. Does not own: deciding when to give up (that is the
+//! delivery loop's `max_attempts`), or the generator itself.
 //!
 //! Invariant: every delay lies in `[d/2, d]` where `d = min(initial × 2^(failures-1), max)`,
 //! so receivers that come back are retried within `max`, and many netwarden instances that
 //! lost the same receiver do not retry in lockstep.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher as _;
 use std::time::Duration;
+
+use crate::rng::Rng;
 
 /// Capped exponential backoff.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,27 +40,19 @@ impl Backoff {
     }
 }
 
-/// A tiny non-cryptographic random source (`SplitMix64`) for jitter, seeded per process.
+/// The jitter source: [`Rng`] seeded differently in every process (and every sink).
 #[derive(Clone, Debug)]
-pub(crate) struct Jitter(u64);
+pub(crate) struct Jitter(Rng);
 
 impl Jitter {
-    /// A source seeded from the process's random hasher keys.
+    /// A source seeded from the process's randomness.
     pub(crate) fn new() -> Jitter {
-        Jitter(RandomState::new().hash_one(0x6e77_6a69_7474_6572_u64))
+        Jitter(Rng::from_entropy())
     }
 
     /// The next value in `[0, 1)`.
     pub(crate) fn next_unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        // The top 53 bits fill an f64 mantissa exactly.
-        #[allow(clippy::cast_precision_loss)]
-        let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
-        unit
+        self.0.next_unit()
     }
 }
 
@@ -107,14 +100,5 @@ mod tests {
         }
         assert_eq!(B.delay(3, 0.0), Duration::from_secs(1));
         assert_eq!(B.delay(3, 1.0), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn jitter_units_are_in_range_and_vary() {
-        let mut j = Jitter::new();
-        let units: Vec<f64> = (0..1000).map(|_| j.next_unit()).collect();
-        assert!(units.iter().all(|u| (0.0..1.0).contains(u)));
-        let low = units.iter().filter(|u| **u < 0.5).count();
-        assert!((400..600).contains(&low), "{low} of 1000 below 0.5");
     }
 }

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::dns::{DnsAnswers, DnsMessage, rtype};
 use crate::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TransportSpec, UdpSpec};
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// First reflector: 198.18.128.1.
 const FIRST_REFLECTOR: u32 = 0xc612_8001;

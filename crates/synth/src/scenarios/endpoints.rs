@@ -11,7 +11,7 @@ use crate::frame::{
     EthernetSpec, FrameSpec, IcmpEchoSpec, IpSpec, Ipv4Spec, Ipv6Spec, LinkSpec, Payload, TcpSpec,
     TransportSpec, UdpSpec,
 };
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// MAC of the gateway port facing the protected network.
 const INSIDE_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0x00, 0x00, 0x01];

@@ -25,7 +25,7 @@ use super::{
 use crate::frame::{
     FrameSpec, IcmpEchoSpec, IpSpec, Ipv4Spec, Payload, TcpSpec, TransportSpec, UdpSpec,
 };
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// First address of the spoofing range 10.192.0.0/10.
 const SPOOF_BASE: u32 = 0x0ac0_0000;

@@ -26,7 +26,7 @@ use super::endpoints::{Endpoints, Hosts};
 use super::schedule::Scheduler;
 use super::session::{DnsSession, IcmpSession, TcpPlan, TcpSession};
 use super::{DEFAULT_SEED, DEFAULT_START, ScenarioError, Tally, TraceTotals, require};
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// Client hosts: 10.201.1.1 to 10.201.255.254.
 const CLIENT_HOSTS: u64 = 255 * 254;

@@ -18,7 +18,7 @@ use super::{
     DEFAULT_SEED, DEFAULT_START, ScenarioError, Tally, TraceTotals, rate_offset_ns, require,
 };
 use crate::frame::{FrameSpec, IpSpec, Ipv4Spec, Payload, TcpSpec, TransportSpec};
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// Delay between a SYN-ACK and the scanner kernel's RST.
 const SCANNER_RESET_DELAY_NS: u64 = 50_000;

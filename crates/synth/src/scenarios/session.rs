@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::endpoints::{ACK, Endpoints, FIN, PSH, RST, SYN, seg};
 use crate::dns::{DnsAnswers, DnsMessage, rtype};
 use crate::frame::Payload;
-use crate::rng::Rng;
+use crate::rng::{Draw as _, Rng};
 
 /// How a TCP session should look; `packets` is exact unless below the minimum.
 #[derive(Clone, Copy, Debug)]

@@ -171,16 +171,24 @@ impl Started {
         })
     }
 
+    /// Whether process `pid` has a handler for SIGTERM (bit 15 of `SigCgt` in its status).
+    fn catches_sigterm(pid: u32) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+    }
+
     /// Waits up to `timeout` for the command to exit.
     fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
     }
 }
 
@@ -189,6 +197,20 @@ impl Drop for Started {
         let group = format!("-{}", self.child.id());
         drop(Command::new("kill").args(["-KILL", "--", &group]).output());
         drop(self.child.wait());
+    }
+}
+
+/// Polls `done` every 100 ms for up to `timeout`; whether it became true.
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -271,6 +293,14 @@ fn readme_run_command_serves_metrics_and_stops_cleanly_on_sigterm() {
             started.output()
         )
     });
+    // The daemon installs its SIGTERM handler a moment after /metrics answers; a SIGTERM
+    // before that would end it by the default action, which is not what is under test.
+    let handler = wait_until(STOP_TIMEOUT, || Started::catches_sigterm(pid));
+    assert!(
+        handler,
+        "netwarden (pid {pid}) never installed a SIGTERM handler:\n{}",
+        started.output()
+    );
     let kill = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

@@ -16,6 +16,8 @@
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! synth/     deterministic packet and pcap writer for fixtures and benchmarks
+//!
+//! space_saving  the space-saving top-K shared by detection and telemetry
 //! ```
 //!
 //! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
@@ -32,6 +34,7 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
+pub mod space_saving;
 pub mod synth;
 pub mod telemetry;
 pub mod timestamp;

@@ -17,6 +17,7 @@
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! synth/     deterministic packet and pcap writer for fixtures and benchmarks
 //!
+//! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
 //! space_saving  the space-saving top-K shared by detection and telemetry
 //! ```
 //!
@@ -26,6 +27,7 @@ pub mod admin;
 pub mod alert;
 pub mod app;
 pub mod capture;
+pub mod cidr_map;
 pub mod cli;
 pub mod config;
 pub mod decode;

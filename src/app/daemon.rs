@@ -31,7 +31,7 @@ use super::privileges;
 use super::reload::{self, Reloader};
 use super::replay::FILE_INTERFACE;
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{Shared, init_logging, load_config};
+use super::{Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
@@ -121,10 +121,7 @@ struct WorkerPlan {
 /// # Errors
 /// Config errors (exit 78), capture sources that cannot be opened, a failed worker.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.config, &args.overrides)?;
-    if !args.interfaces.is_empty() {
-        config.capture.interfaces.clone_from(&args.interfaces);
-    }
+    let config = load_run_config(args)?;
     init_logging(&config);
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);

@@ -119,10 +119,12 @@ struct WorkerPlan {
 /// Runs the `run` command until a signal or a worker failure.
 ///
 /// # Errors
-/// Config errors (exit 78), capture sources that cannot be opened, a failed worker.
+/// Config errors (exit 78, an unknown `[daemon] user` included), capture sources that
+/// cannot be opened, a failed worker.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = load_run_config(args)?;
     init_logging(&config);
+    let account = privileges::find_user(&config.daemon.user, args.config.config.as_deref())?;
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
@@ -143,7 +145,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
-    privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
+    if let Some(account) = &account {
+        privileges::drop_to_user(account, state.as_deref())?;
+    }
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
     // systemd: the watchdog reads each worker's heartbeat gauge.

@@ -72,24 +72,10 @@ const BATCH_BUCKETS: [f64; 14] = [
 /// Every netwarden metric, registered on one registry.
 pub struct Metrics {
     registry: Registry,
-    packets: IntCounterVec,
-    bytes: IntCounterVec,
-    capture_received_packets: IntCounterVec,
-    capture_received_bytes: IntCounterVec,
-    capture_dropped: IntCounterVec,
-    decode_errors: IntCounterVec,
-    tcp_flags: IntCounterVec,
-    network_packets: IntCounterVec,
-    network_bytes: IntCounterVec,
-    flows_active: IntGaugeVec,
-    flows_capacity: IntGaugeVec,
-    flows_created: IntCounterVec,
-    flows_ended: IntCounterVec,
-    flows_evicted: IntCounterVec,
-    worker_packets: IntCounterVec,
-    worker_busy: prometheus::CounterVec,
-    worker_batch: HistogramVec,
-    worker_heartbeat: IntGaugeVec,
+    traffic: TrafficVecs,
+    capture: CaptureVecs,
+    flows: FlowVecs,
+    workers: WorkerVecs,
     /// Top talkers, published by workers and read at scrape time.
     pub top_talkers: Arc<TopTalkerBoard>,
     /// Alert delivery series.
@@ -125,138 +111,226 @@ fn gauge_vec(
     Ok(v)
 }
 
+/// `interface`: a capture interface, or `pcap` for files.
+const INTERFACE: &str = "interface";
+/// `worker`: one pipeline worker.
+const WORKER: &str = "worker";
+
+/// Traffic as the pipeline classifies it.
+struct TrafficVecs {
+    packets: IntCounterVec,
+    bytes: IntCounterVec,
+    decode_errors: IntCounterVec,
+    tcp_flags: IntCounterVec,
+    network_packets: IntCounterVec,
+    network_bytes: IntCounterVec,
+}
+
+impl TrafficVecs {
+    fn new(r: &Registry) -> prometheus::Result<TrafficVecs> {
+        let traffic = [INTERFACE, "direction", "protocol"];
+        let per_network = ["network", "direction"];
+        let vecs = TrafficVecs {
+            packets: counter_vec(
+                r,
+                "netwarden_packets_total",
+                "Packets seen, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            bytes: counter_vec(
+                r,
+                "netwarden_bytes_total",
+                "Bytes seen on the wire, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            decode_errors: counter_vec(
+                r,
+                "netwarden_decode_errors_total",
+                "Frames whose decoding stopped early, by layer and reason.",
+                &["layer", "reason"],
+            )?,
+            tcp_flags: counter_vec(
+                r,
+                "netwarden_tcp_flags_total",
+                "TCP segments with each flag set.",
+                &["flag"],
+            )?,
+            network_packets: counter_vec(
+                r,
+                "netwarden_network_packets_total",
+                "Packets to, from or within each protected network.",
+                &per_network,
+            )?,
+            network_bytes: counter_vec(
+                r,
+                "netwarden_network_bytes_total",
+                "Bytes to, from or within each protected network.",
+                &per_network,
+            )?,
+        };
+        // Every decode error series exists from start-up, so `rate()` sees the first one.
+        for layer in Layer::ALL {
+            for reason in Reason::ALL {
+                vecs.decode_errors
+                    .with_label_values(&[layer.as_str(), reason.as_str()]);
+            }
+        }
+        Ok(vecs)
+    }
+}
+
+/// What capture sources deliver and lose.
+struct CaptureVecs {
+    received_packets: IntCounterVec,
+    received_bytes: IntCounterVec,
+    dropped: IntCounterVec,
+}
+
+impl CaptureVecs {
+    fn new(r: &Registry) -> prometheus::Result<CaptureVecs> {
+        Ok(CaptureVecs {
+            received_packets: counter_vec(
+                r,
+                "netwarden_capture_received_packets_total",
+                "Frames delivered by the capture source.",
+                &[INTERFACE],
+            )?,
+            received_bytes: counter_vec(
+                r,
+                "netwarden_capture_received_bytes_total",
+                "Bytes of frames delivered by the capture source (wire length).",
+                &[INTERFACE],
+            )?,
+            dropped: counter_vec(
+                r,
+                "netwarden_capture_dropped_packets_total",
+                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
+                &[INTERFACE, "reason"],
+            )?,
+        })
+    }
+}
+
+/// The flow tables.
+struct FlowVecs {
+    active: IntGaugeVec,
+    capacity: IntGaugeVec,
+    created: IntCounterVec,
+    ended: IntCounterVec,
+    evicted: IntCounterVec,
+}
+
+impl FlowVecs {
+    fn new(r: &Registry) -> prometheus::Result<FlowVecs> {
+        Ok(FlowVecs {
+            active: gauge_vec(
+                r,
+                "netwarden_flows_active",
+                "Flows in the flow table.",
+                &[WORKER],
+            )?,
+            capacity: gauge_vec(
+                r,
+                "netwarden_flows_capacity",
+                "Most flows each worker's flow table holds; at netwarden_flows_active it evicts.",
+                &[WORKER],
+            )?,
+            created: counter_vec(
+                r,
+                "netwarden_flows_created_total",
+                "Flows started.",
+                &[WORKER],
+            )?,
+            ended: counter_vec(
+                r,
+                "netwarden_flows_expired_total",
+                "Flows ended by a timeout or at shutdown, by reason (idle, active_timeout, tcp_closed, shutdown).",
+                &[WORKER, "reason"],
+            )?,
+            evicted: counter_vec(
+                r,
+                "netwarden_flows_evicted_total",
+                "Flows evicted because the flow table was full.",
+                &[WORKER],
+            )?,
+        })
+    }
+}
+
+/// The worker loops themselves.
+struct WorkerVecs {
+    packets: IntCounterVec,
+    busy: prometheus::CounterVec,
+    batch: HistogramVec,
+    heartbeat: IntGaugeVec,
+}
+
+impl WorkerVecs {
+    fn new(r: &Registry) -> prometheus::Result<WorkerVecs> {
+        let busy = prometheus::CounterVec::new(
+            Opts::new(
+                "netwarden_worker_busy_seconds_total",
+                "Time each worker spent processing frames (not waiting for them).",
+            ),
+            &[WORKER],
+        )?;
+        r.register(Box::new(busy.clone()))?;
+        let batch = HistogramVec::new(
+            HistogramOpts::new(
+                "netwarden_worker_batch_duration_seconds",
+                "Processing time of one batch of frames (up to 1024).",
+            )
+            .buckets(BATCH_BUCKETS.to_vec()),
+            &[WORKER],
+        )?;
+        r.register(Box::new(batch.clone()))?;
+        Ok(WorkerVecs {
+            packets: counter_vec(
+                r,
+                "netwarden_worker_packets_total",
+                "Frames processed by each pipeline worker.",
+                &[WORKER],
+            )?,
+            busy,
+            batch,
+            heartbeat: gauge_vec(
+                r,
+                "netwarden_worker_heartbeat_timestamp_seconds",
+                "Wall-clock time of each worker's last loop iteration.",
+                &[WORKER],
+            )?,
+        })
+    }
+}
+
+/// Registers `netwarden_build_info`.
+fn register_build_info(r: &Registry) -> prometheus::Result<()> {
+    let build = IntGaugeVec::new(
+        Opts::new("netwarden_build_info", "Build information; always 1."),
+        &["version", "revision"],
+    )?;
+    build
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
+        ])
+        .set(1);
+    r.register(Box::new(build))
+}
+
 impl Metrics {
     /// Defines and registers every metric. `network_names` are the protected networks;
     /// `top_talkers` the number of talkers exported per role.
     ///
     /// # Errors
     /// Only on a programming error (duplicate or invalid metric definition).
-    // One flat list of definitions: splitting it would only scatter the names.
-    #[allow(clippy::too_many_lines)]
     pub fn new(network_names: &[String], top_talkers: usize) -> prometheus::Result<Metrics> {
         let r = Registry::new();
-        let traffic = ["interface", "direction", "protocol"];
-        let worker = ["worker"];
         let m = Metrics {
-            packets: counter_vec(
-                &r,
-                "netwarden_packets_total",
-                "Packets seen, by interface, direction and protocol.",
-                &traffic,
-            )?,
-            bytes: counter_vec(
-                &r,
-                "netwarden_bytes_total",
-                "Bytes seen on the wire, by interface, direction and protocol.",
-                &traffic,
-            )?,
-            capture_received_packets: counter_vec(
-                &r,
-                "netwarden_capture_received_packets_total",
-                "Frames delivered by the capture source.",
-                &["interface"],
-            )?,
-            capture_received_bytes: counter_vec(
-                &r,
-                "netwarden_capture_received_bytes_total",
-                "Bytes of frames delivered by the capture source (wire length).",
-                &["interface"],
-            )?,
-            capture_dropped: counter_vec(
-                &r,
-                "netwarden_capture_dropped_packets_total",
-                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
-                &["interface", "reason"],
-            )?,
-            decode_errors: counter_vec(
-                &r,
-                "netwarden_decode_errors_total",
-                "Frames whose decoding stopped early, by layer and reason.",
-                &["layer", "reason"],
-            )?,
-            tcp_flags: counter_vec(
-                &r,
-                "netwarden_tcp_flags_total",
-                "TCP segments with each flag set.",
-                &["flag"],
-            )?,
-            network_packets: counter_vec(
-                &r,
-                "netwarden_network_packets_total",
-                "Packets to, from or within each protected network.",
-                &["network", "direction"],
-            )?,
-            network_bytes: counter_vec(
-                &r,
-                "netwarden_network_bytes_total",
-                "Bytes to, from or within each protected network.",
-                &["network", "direction"],
-            )?,
-            flows_active: gauge_vec(
-                &r,
-                "netwarden_flows_active",
-                "Flows in the flow table.",
-                &worker,
-            )?,
-            flows_capacity: gauge_vec(
-                &r,
-                "netwarden_flows_capacity",
-                "Most flows each worker's flow table holds; at netwarden_flows_active it evicts.",
-                &worker,
-            )?,
-            flows_created: counter_vec(
-                &r,
-                "netwarden_flows_created_total",
-                "Flows started.",
-                &worker,
-            )?,
-            flows_ended: counter_vec(
-                &r,
-                "netwarden_flows_expired_total",
-                "Flows ended by a timeout or at shutdown, by reason (idle, active_timeout, tcp_closed, shutdown).",
-                &["worker", "reason"],
-            )?,
-            flows_evicted: counter_vec(
-                &r,
-                "netwarden_flows_evicted_total",
-                "Flows evicted because the flow table was full.",
-                &worker,
-            )?,
-            worker_packets: counter_vec(
-                &r,
-                "netwarden_worker_packets_total",
-                "Frames processed by each pipeline worker.",
-                &worker,
-            )?,
-            worker_busy: {
-                let v = prometheus::CounterVec::new(
-                    Opts::new(
-                        "netwarden_worker_busy_seconds_total",
-                        "Time each worker spent processing frames (not waiting for them).",
-                    ),
-                    &worker,
-                )?;
-                r.register(Box::new(v.clone()))?;
-                v
-            },
-            worker_batch: {
-                let v = HistogramVec::new(
-                    HistogramOpts::new(
-                        "netwarden_worker_batch_duration_seconds",
-                        "Processing time of one batch of frames (up to 1024).",
-                    )
-                    .buckets(BATCH_BUCKETS.to_vec()),
-                    &worker,
-                )?;
-                r.register(Box::new(v.clone()))?;
-                v
-            },
-            worker_heartbeat: gauge_vec(
-                &r,
-                "netwarden_worker_heartbeat_timestamp_seconds",
-                "Wall-clock time of each worker's last loop iteration.",
-                &worker,
-            )?,
+            traffic: TrafficVecs::new(&r)?,
+            capture: CaptureVecs::new(&r)?,
+            flows: FlowVecs::new(&r)?,
+            workers: WorkerVecs::new(&r)?,
             top_talkers: Arc::new(TopTalkerBoard::new(top_talkers)?),
             alerts: AlertMetrics::new(&r)?,
             detection: DetectionMetricVecs::new(&r)?,
@@ -272,23 +346,7 @@ impl Metrics {
         };
         m.registry
             .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
-        let build = IntGaugeVec::new(
-            Opts::new("netwarden_build_info", "Build information; always 1."),
-            &["version", "revision"],
-        )?;
-        build
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1);
-        m.registry.register(Box::new(build))?;
-        for layer in Layer::ALL {
-            for reason in Reason::ALL {
-                m.decode_errors
-                    .with_label_values(&[layer.as_str(), reason.as_str()]);
-            }
-        }
+        register_build_info(&m.registry)?;
         Ok(m)
     }
 
@@ -307,19 +365,17 @@ impl Metrics {
 
     /// Handles for the counters of one capture interface (or file).
     pub fn interface(&self, interface: &str) -> InterfaceMetrics {
+        let c = &self.capture;
         InterfaceMetrics {
-            received_packets: self
-                .capture_received_packets
-                .with_label_values(&[interface]),
-            received_bytes: self.capture_received_bytes.with_label_values(&[interface]),
-            kernel_dropped: self
-                .capture_dropped
-                .with_label_values(&[interface, "kernel"]),
+            received_packets: c.received_packets.with_label_values(&[interface]),
+            received_bytes: c.received_bytes.with_label_values(&[interface]),
+            kernel_dropped: c.dropped.with_label_values(&[interface, "kernel"]),
         }
     }
 
     /// Resolves every handle one worker needs, so the hot path never looks up a label.
     pub fn worker(&self, interface: &str, worker: &str) -> WorkerMetrics {
+        let (t, f, w) = (&self.traffic, &self.flows, &self.workers);
         let traffic = |v: &IntCounterVec| -> Vec<IntCounter> {
             Direction::ALL
                 .iter()
@@ -338,35 +394,32 @@ impl Metrics {
         };
         WorkerMetrics {
             interface: self.interface(interface),
-            packets: traffic(&self.packets),
-            bytes: traffic(&self.bytes),
+            packets: traffic(&t.packets),
+            bytes: traffic(&t.bytes),
             decode_errors: Layer::ALL
                 .iter()
                 .flat_map(|l| Reason::ALL.iter().map(move |r| (l, r)))
-                .map(|(l, r)| {
-                    self.decode_errors
-                        .with_label_values(&[l.as_str(), r.as_str()])
-                })
+                .map(|(l, r)| t.decode_errors.with_label_values(&[l.as_str(), r.as_str()]))
                 .collect(),
-            tcp_flags: TCP_FLAG_NAMES.map(|f| self.tcp_flags.with_label_values(&[f])),
-            network_packets: per_network(&self.network_packets),
-            network_bytes: per_network(&self.network_bytes),
-            flows_active: self.flows_active.with_label_values(&[worker]),
-            flows_capacity: self.flows_capacity.with_label_values(&[worker]),
-            flows_created: self.flows_created.with_label_values(&[worker]),
+            tcp_flags: TCP_FLAG_NAMES.map(|flag| t.tcp_flags.with_label_values(&[flag])),
+            network_packets: per_network(&t.network_packets),
+            network_bytes: per_network(&t.network_bytes),
+            flows_active: f.active.with_label_values(&[worker]),
+            flows_capacity: f.capacity.with_label_values(&[worker]),
+            flows_created: f.created.with_label_values(&[worker]),
             flows_ended: EndReason::ALL
                 .iter()
                 .map(|r| match r {
                     // Evictions have their own counter; `expired` is for timeouts and shutdown.
-                    EndReason::Evicted => self.flows_evicted.with_label_values(&[worker]),
-                    r => self.flows_ended.with_label_values(&[worker, r.as_str()]),
+                    EndReason::Evicted => f.evicted.with_label_values(&[worker]),
+                    r => f.ended.with_label_values(&[worker, r.as_str()]),
                 })
                 .collect(),
-            flows_evicted: self.flows_evicted.with_label_values(&[worker]),
-            worker_packets: self.worker_packets.with_label_values(&[worker]),
-            busy_seconds: self.worker_busy.with_label_values(&[worker]),
-            batch_seconds: self.worker_batch.with_label_values(&[worker]),
-            heartbeat: self.worker_heartbeat.with_label_values(&[worker]),
+            flows_evicted: f.evicted.with_label_values(&[worker]),
+            worker_packets: w.packets.with_label_values(&[worker]),
+            busy_seconds: w.busy.with_label_values(&[worker]),
+            batch_seconds: w.batch.with_label_values(&[worker]),
+            heartbeat: w.heartbeat.with_label_values(&[worker]),
         }
     }
 }

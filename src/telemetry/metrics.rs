@@ -4,6 +4,8 @@
 //! ending in `_total`. All series are registered on an explicit [`Registry`] (no global
 //! registry), so tests can build as many independent instances as they like.
 
+mod snapshot;
+
 use std::sync::Arc;
 
 use prometheus::{
@@ -11,6 +13,7 @@ use prometheus::{
     Registry,
 };
 
+pub use self::snapshot::HealthSeries;
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
@@ -115,6 +118,12 @@ fn gauge_vec(
 const INTERFACE: &str = "interface";
 /// `worker`: one pipeline worker.
 const WORKER: &str = "worker";
+/// `sink`: an alert sink, or `router` for the inbox in front of them.
+const SINK: &str = "sink";
+/// `rule`: a detection rule's name.
+const RULE: &str = "rule";
+/// `reason` of `netwarden_capture_dropped_packets_total` for the kernel's drops.
+const KERNEL_DROPS: &str = "kernel";
 
 /// Traffic as the pipeline classifies it.
 struct TrafficVecs {
@@ -369,7 +378,7 @@ impl Metrics {
         InterfaceMetrics {
             received_packets: c.received_packets.with_label_values(&[interface]),
             received_bytes: c.received_bytes.with_label_values(&[interface]),
-            kernel_dropped: c.dropped.with_label_values(&[interface, "kernel"]),
+            kernel_dropped: c.dropped.with_label_values(&[interface, KERNEL_DROPS]),
         }
     }
 
@@ -506,7 +515,7 @@ impl AlertMetrics {
                 "Time of one alert delivery request, by sink.",
             )
             .buckets(SEND_BUCKETS.to_vec()),
-            &["sink"],
+            &[SINK],
         )?;
         r.register(Box::new(duration.clone()))?;
         Ok(AlertMetrics {
@@ -514,26 +523,26 @@ impl AlertMetrics {
                 r,
                 "netwarden_alerts_sent_total",
                 "Alert transitions delivered, by sink.",
-                &["sink"],
+                &[SINK],
             )?,
             errors: counter_vec(
                 r,
                 "netwarden_alert_send_errors_total",
                 "Failed delivery attempts, by sink and error type (connect, timeout, protocol, status_4xx, status_5xx, io).",
-                &["sink", "error_type"],
+                &[SINK, "error_type"],
             )?,
             dropped: counter_vec(
                 r,
                 "netwarden_alerts_dropped_total",
                 "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
-                &["sink", "reason"],
+                &[SINK, "reason"],
             )?,
             duration,
             queue_length: gauge_vec(
                 r,
                 "netwarden_alert_queue_length",
                 "Alert transitions waiting in each sink's queue.",
-                &["sink"],
+                &[SINK],
             )?,
         })
     }
@@ -619,7 +628,7 @@ impl DetectionMetricVecs {
                 "netwarden_rule_evaluation_seconds_total",
                 "Time spent evaluating each rule on packet-clock ticks.",
             ),
-            &["rule"],
+            &[RULE],
         )?;
         r.register(Box::new(evaluation.clone()))?;
         Ok(DetectionMetricVecs {
@@ -627,31 +636,31 @@ impl DetectionMetricVecs {
                 r,
                 "netwarden_alerts_firing",
                 "Alerts firing now, by rule and severity.",
-                &["rule", "severity"],
+                &[RULE, "severity"],
             )?,
             raised: counter_vec(
                 r,
                 "netwarden_alerts_raised_total",
                 "Alerts that started firing, by rule and severity.",
-                &["rule", "severity"],
+                &[RULE, "severity"],
             )?,
             shadow: counter_vec(
                 r,
                 "netwarden_alerts_shadow_total",
                 "Alerts a shadow-mode rule would have fired (none was sent), by rule.",
-                &["rule"],
+                &[RULE],
             )?,
             keys: gauge_vec(
                 r,
                 "netwarden_rule_keys_tracked",
                 "Keys (victims, sources…) each rule tracks in its current window.",
-                &["rule"],
+                &[RULE],
             )?,
             evictions: counter_vec(
                 r,
                 "netwarden_rule_keys_evicted_total",
                 "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
-                &["rule"],
+                &[RULE],
             )?,
             evaluation,
         })

@@ -114,6 +114,32 @@ fn gauge_vec(
     Ok(v)
 }
 
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    let v = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn float_counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<prometheus::CounterVec> {
+    let v = prometheus::CounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
 /// `interface`: a capture interface, or `pcap` for files.
 const INTERFACE: &str = "interface";
 /// `worker`: one pipeline worker.
@@ -276,23 +302,6 @@ struct WorkerVecs {
 
 impl WorkerVecs {
     fn new(r: &Registry) -> prometheus::Result<WorkerVecs> {
-        let busy = prometheus::CounterVec::new(
-            Opts::new(
-                "netwarden_worker_busy_seconds_total",
-                "Time each worker spent processing frames (not waiting for them).",
-            ),
-            &[WORKER],
-        )?;
-        r.register(Box::new(busy.clone()))?;
-        let batch = HistogramVec::new(
-            HistogramOpts::new(
-                "netwarden_worker_batch_duration_seconds",
-                "Processing time of one batch of frames (up to 1024).",
-            )
-            .buckets(BATCH_BUCKETS.to_vec()),
-            &[WORKER],
-        )?;
-        r.register(Box::new(batch.clone()))?;
         Ok(WorkerVecs {
             packets: counter_vec(
                 r,
@@ -300,8 +309,19 @@ impl WorkerVecs {
                 "Frames processed by each pipeline worker.",
                 &[WORKER],
             )?,
-            busy,
-            batch,
+            busy: float_counter_vec(
+                r,
+                "netwarden_worker_busy_seconds_total",
+                "Time each worker spent processing frames (not waiting for them).",
+                &[WORKER],
+            )?,
+            batch: histogram_vec(
+                r,
+                "netwarden_worker_batch_duration_seconds",
+                "Processing time of one batch of frames (up to 1024).",
+                &BATCH_BUCKETS,
+                &[WORKER],
+            )?,
             heartbeat: gauge_vec(
                 r,
                 "netwarden_worker_heartbeat_timestamp_seconds",
@@ -509,15 +529,6 @@ pub struct AlertMetrics {
 
 impl AlertMetrics {
     fn new(r: &Registry) -> prometheus::Result<AlertMetrics> {
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "netwarden_alert_send_duration_seconds",
-                "Time of one alert delivery request, by sink.",
-            )
-            .buckets(SEND_BUCKETS.to_vec()),
-            &[SINK],
-        )?;
-        r.register(Box::new(duration.clone()))?;
         Ok(AlertMetrics {
             sent: counter_vec(
                 r,
@@ -537,7 +548,13 @@ impl AlertMetrics {
                 "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
                 &[SINK, "reason"],
             )?,
-            duration,
+            duration: histogram_vec(
+                r,
+                "netwarden_alert_send_duration_seconds",
+                "Time of one alert delivery request, by sink.",
+                &SEND_BUCKETS,
+                &[SINK],
+            )?,
             queue_length: gauge_vec(
                 r,
                 "netwarden_alert_queue_length",
@@ -623,14 +640,6 @@ pub struct DetectionMetricVecs {
 
 impl DetectionMetricVecs {
     fn new(r: &Registry) -> prometheus::Result<DetectionMetricVecs> {
-        let evaluation = prometheus::CounterVec::new(
-            Opts::new(
-                "netwarden_rule_evaluation_seconds_total",
-                "Time spent evaluating each rule on packet-clock ticks.",
-            ),
-            &[RULE],
-        )?;
-        r.register(Box::new(evaluation.clone()))?;
         Ok(DetectionMetricVecs {
             firing: gauge_vec(
                 r,
@@ -662,7 +671,12 @@ impl DetectionMetricVecs {
                 "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
                 &[RULE],
             )?,
-            evaluation,
+            evaluation: float_counter_vec(
+                r,
+                "netwarden_rule_evaluation_seconds_total",
+                "Time spent evaluating each rule on packet-clock ticks.",
+                &[RULE],
+            )?,
         })
     }
 

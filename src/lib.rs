@@ -16,6 +16,9 @@
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
+//!
+//! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
+//! space_saving  the space-saving top-K shared by detection and telemetry
 //! ```
 //!
 //! Leaves: `config`, `timestamp`, `decode`, `rng` depend on nothing else in the crate.
@@ -27,6 +30,7 @@ pub mod admin;
 pub mod alert;
 pub mod app;
 pub mod capture;
+pub mod cidr_map;
 pub mod cli;
 pub mod config;
 pub mod decode;
@@ -36,5 +40,6 @@ pub mod health;
 pub mod networks;
 pub mod pipeline;
 pub mod rng;
+pub mod space_saving;
 pub mod telemetry;
 pub mod timestamp;

@@ -18,20 +18,21 @@
 //! restarts it.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use prometheus::IntGauge;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::privileges;
 use super::reload::{self, Reloader};
 use super::replay::FILE_INTERFACE;
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{Shared, init_logging, load_config};
+use super::{Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
@@ -119,36 +120,28 @@ struct WorkerPlan {
 /// Runs the `run` command until a signal or a worker failure.
 ///
 /// # Errors
-/// Config errors (exit 78), capture sources that cannot be opened, a failed worker.
+/// Config errors (exit 78, an unknown `[daemon] user` included), capture sources that
+/// cannot be opened, a failed worker.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.config, &args.overrides)?;
-    if !args.interfaces.is_empty() {
-        config.capture.interfaces.clone_from(&args.interfaces);
-    }
+    let config = load_run_config(args)?;
     init_logging(&config);
+    let account = privileges::find_user(&config.daemon.user, args.config.config.as_deref())?;
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
     // Before the workers, so no alert of theirs has nowhere to go.
-    // Firing alerts survive a restart in the state directory.
-    let state = state_directory(
-        &config.daemon.state_directory,
-        std::env::var_os("STATE_DIRECTORY").as_deref(),
-    );
-    let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
-        &shared.metrics.alerts,
-    )
-    .context("starting alert delivery")?;
+    let (alerts, state) = start_alerts(&config, &shared)?;
     let plans = match &args.pcap {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
     let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
-    privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
+    if let Some(account) = &account {
+        privileges::drop_to_user(account, state.as_deref())?;
+    }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<anyhow::Error>();
     // systemd: the watchdog reads each worker's heartbeat gauge.
     let heartbeats = plans.iter().map(|p| p.metrics.heartbeat.clone()).collect();
     let (workers, rule_updates) =
@@ -156,42 +149,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     drop(failed_tx);
     admin.ready.store(true, Ordering::Release);
     tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
-    // systemd: readiness once capture and /metrics are up, then the watchdog.
-    let notifier = Notifier::from_env();
-    notifier.ready(&format!(
-        "Capturing with {} workers; metrics on {}.",
-        workers.len(),
-        admin.local_addr
-    ));
-    let watchdog = systemd::watchdog_interval()
-        .map(|every| Watchdog::start(Notifier::from_env(), every, HeartbeatCheck::new(heartbeats)))
-        .transpose()
-        .context("starting the watchdog")?;
-
+    let (notifier, watchdog) = notify_ready(&admin, workers.len(), heartbeats)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    // SIGHUP and watched files reload rules, host groups and blocklists; the
-    // self-alert monitor follows `config_updates`.
-    let (config_updates, _) = watch::channel(Arc::new(config.clone()));
-    // Self-alerts, judged once a second on this runtime from the daemon's own
-    // metrics and sent through the alert router.
-    health::spawn(
+    start_control(
         &runtime,
-        &config,
-        &shared.metrics,
-        &alerts.handle(),
-        &config_updates,
-    );
-    runtime.spawn(reload::run(Reloader::new(
-        args.clone(),
+        args,
         config,
-        Arc::clone(&rules),
-        rule_updates,
-        config_updates.clone(),
-        shared.metrics.reload.clone(),
-    )));
+        &shared,
+        &alerts,
+        Reloading {
+            rules,
+            rule_updates,
+        },
+    );
     let failure = runtime.block_on(async {
         tokio::select! {
             signal = shutdown_signal() => {
@@ -204,8 +177,90 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     shutdown.store(true, Ordering::Release);
     notifier.stopping();
     drop(watchdog);
-    // Workers drain their flows, then queued alerts get their grace period; a second
-    // signal meanwhile exits at once.
+    drain(&runtime, workers, alerts);
+    drop(admin);
+    match failure {
+        Some(error) => Err(error.context("capture worker failed")),
+        None => Ok(()),
+    }
+}
+
+/// Starts alert delivery; returns the router and the state directory where firing alerts
+/// survive a restart.
+fn start_alerts(
+    config: &Config,
+    shared: &Shared,
+) -> anyhow::Result<(AlertRouter, Option<PathBuf>)> {
+    let state = state_directory(
+        &config.daemon.state_directory,
+        std::env::var_os("STATE_DIRECTORY").as_deref(),
+    );
+    let alerts = AlertRouter::start(
+        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
+        &shared.metrics.alerts,
+    )
+    .context("starting alert delivery")?;
+    Ok((alerts, state))
+}
+
+/// systemd: readiness once capture and `/metrics` are up, then the watchdog (when the unit
+/// asks for one), which checks every worker's heartbeat.
+fn notify_ready(
+    admin: &AdminThread,
+    workers: usize,
+    heartbeats: Vec<IntGauge>,
+) -> anyhow::Result<(Notifier, Option<Watchdog>)> {
+    let notifier = Notifier::from_env();
+    notifier.ready(&format!(
+        "Capturing with {workers} workers; metrics on {}.",
+        admin.local_addr
+    ));
+    let watchdog = systemd::watchdog_interval()
+        .map(|every| Watchdog::start(Notifier::from_env(), every, HeartbeatCheck::new(heartbeats)))
+        .transpose()
+        .context("starting the watchdog")?;
+    Ok((notifier, watchdog))
+}
+
+/// What a reload replaces: the running rules, and where each worker takes new ones.
+struct Reloading {
+    rules: Arc<RuleSet>,
+    rule_updates: Vec<RuleUpdates>,
+}
+
+/// Spawns on `runtime` the tasks that act on the running daemon: the self-alert monitor
+/// (judged once a second from the daemon's own metrics, sent through the alert router)
+/// and the reloader (SIGHUP and watched files reload rules, host groups and blocklists,
+/// and hand the monitor each new config).
+fn start_control(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    config: Config,
+    shared: &Shared,
+    alerts: &AlertRouter,
+    reloading: Reloading,
+) {
+    let (config_updates, _) = watch::channel(Arc::new(config.clone()));
+    health::spawn(
+        runtime,
+        &config,
+        &shared.metrics,
+        &alerts.handle(),
+        &config_updates,
+    );
+    runtime.spawn(reload::run(Reloader::new(
+        args.clone(),
+        config,
+        reloading.rules,
+        reloading.rule_updates,
+        config_updates,
+        shared.metrics.reload.clone(),
+    )));
+}
+
+/// Waits for the workers to drain their flows, then gives queued alerts their grace
+/// period; a second signal meanwhile exits at once.
+fn drain(runtime: &tokio::runtime::Runtime, workers: Vec<JoinHandle<()>>, alerts: AlertRouter) {
     runtime.block_on(async {
         let drained = tokio::task::spawn_blocking(move || {
             for w in workers {
@@ -223,11 +278,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             }
         }
     });
-    drop(admin);
-    match failure {
-        Some(error) => bail!("capture worker failed: {error}"),
-        None => Ok(()),
-    }
 }
 
 /// Where the reloader sends one worker's new rule sets.
@@ -241,7 +291,7 @@ fn spawn_workers(
     shared: &Shared,
     alerts: &AlertRouter,
     shutdown: &Arc<AtomicBool>,
-    failed: &mpsc::UnboundedSender<String>,
+    failed: &mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<(Vec<JoinHandle<()>>, Vec<RuleUpdates>)> {
     let mut workers = Vec::with_capacity(plans.len());
     let mut rule_updates = Vec::with_capacity(plans.len());
@@ -257,8 +307,9 @@ fn spawn_workers(
             .name(name.clone())
             .spawn(move || {
                 if let Err(e) = run_worker(plan, detector, &shutdown) {
-                    tracing::error!(worker = %name, error = %e, "Capture worker failed.");
-                    drop(failed.send(e.to_string()));
+                    let e = anyhow::Error::new(e);
+                    tracing::error!(worker = %name, error = %format_args!("{e:#}"), "Capture worker failed.");
+                    drop(failed.send(e));
                 }
             })
             .context("spawning a worker thread")?;

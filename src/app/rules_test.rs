@@ -177,6 +177,24 @@ fn resolve(path: &str, base: &Path) -> PathBuf {
 }
 
 fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::Result<CaseReport> {
+    let (alerts, first_ts) = replay_case(case, default_config, base)?;
+    let fired: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .collect();
+    let start = case.start.or(first_ts).unwrap_or(0.0);
+    let (failures, notes) = judge(case, &fired, start);
+    let text = case_text(case, &fired, &failures, &notes);
+    Ok(CaseReport { text, failures })
+}
+
+/// Replays the case's capture with its config: the alert transitions raised, and the
+/// first packet's timestamp.
+fn replay_case(
+    case: &Case,
+    default_config: Option<&str>,
+    base: &Path,
+) -> anyhow::Result<(Vec<Alert>, Option<f64>)> {
     let config_path = case
         .config
         .as_deref()
@@ -197,17 +215,18 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
         json: true,
     };
     let summary = super::replay::replay(&args, &config)?;
-    let alerts: Vec<Alert> = summary
+    let alerts = summary
         .alerts
         .into_iter()
         .map(serde_json::from_value)
         .collect::<Result<_, _>>()
         .context("decoding alerts")?;
-    let fired: Vec<&Alert> = alerts
-        .iter()
-        .filter(|a| a.state == AlertState::Firing)
-        .collect();
-    let start = case.start.or(summary.first_ts).unwrap_or(0.0);
+    Ok((alerts, summary.first_ts))
+}
+
+/// The case's expectations against the alerts that `fired` (packet time `start` on):
+/// every failure, and a note of when each expected alert fired.
+fn judge(case: &Case, fired: &[&Alert], start: f64) -> (Vec<String>, Vec<String>) {
     let mut failures = Vec::new();
     let mut notes = Vec::new();
     for e in &case.expect {
@@ -239,6 +258,12 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
             ));
         }
     }
+    (failures, notes)
+}
+
+/// The report of one case: its status line, when expected alerts fired, and on failure
+/// what failed and every alert that fired.
+fn case_text(case: &Case, fired: &[&Alert], failures: &[String], notes: &[String]) -> String {
     let mut text = String::new();
     let status = if failures.is_empty() { "ok  " } else { "FAIL" };
     let _ = write!(text, "{status} {}", case.name);
@@ -246,19 +271,19 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
         let _ = write!(text, " (negative: {reason})");
     }
     text.push('\n');
-    for n in &notes {
+    for n in notes {
         let _ = writeln!(text, "       fired {n}");
     }
     if !failures.is_empty() {
-        for f in &failures {
+        for f in failures {
             let _ = writeln!(text, "     - {f}");
         }
         let _ = writeln!(text, "       alerts that fired ({}):", fired.len());
-        for a in &fired {
+        for a in fired {
             let _ = writeln!(text, "     + {}", describe(a));
         }
     }
-    Ok(CaseReport { text, failures })
+    text
 }
 
 /// One line for an alert: its fields and time from the start.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use pnet_datalink::{Channel, Config as PnetConfig, DataLinkReceiver, FanoutOption, FanoutType};
 
-use super::{CaptureError, Frame, KernelStats, Next, Source};
+use super::{CaptureError, Frame, InterfaceError, KernelStats, Next, Source};
 use crate::decode::LinkType;
 use crate::timestamp::Timestamp;
 
@@ -64,19 +64,16 @@ impl AfPacketSource {
         interface: &str,
         options: &AfPacketOptions,
     ) -> Result<AfPacketSource, CaptureError> {
-        let err = |message: String| CaptureError::Interface {
+        let err = |source: InterfaceError| CaptureError::Interface {
             interface: interface.to_owned(),
-            message,
+            source,
         };
         let iface = pnet_datalink::interfaces()
             .into_iter()
             .find(|i| i.name == interface)
-            .ok_or_else(|| err("no such interface".to_owned()))?;
-        let fd = open_packet_socket(options.socket_buffer_bytes).map_err(|e| {
-            err(format!(
-                "cannot open AF_PACKET socket: {e} (needs CAP_NET_RAW)"
-            ))
-        })?;
+            .ok_or_else(|| err(InterfaceError::NotFound))?;
+        let fd = open_packet_socket(options.socket_buffer_bytes)
+            .map_err(|e| err(InterfaceError::Socket(e)))?;
         let config = PnetConfig {
             read_buffer_size: options.snap_length_bytes,
             read_timeout: Some(options.read_timeout),
@@ -96,8 +93,8 @@ impl AfPacketSource {
                 rx,
                 fd,
             }),
-            Ok(_) => Err(err("pnet returned a non-Ethernet channel".to_owned())),
-            Err(e) => Err(err(format!("cannot open capture channel: {e}"))),
+            Ok(_) => Err(err(InterfaceError::NotEthernet)),
+            Err(e) => Err(err(InterfaceError::Channel(e))),
         }
     }
 }
@@ -123,7 +120,7 @@ impl Source for AfPacketSource {
             }
             Err(e) => Err(CaptureError::Interface {
                 interface: self.interface.clone(),
-                message: format!("read failed: {e}"),
+                source: InterfaceError::Read(e),
             }),
         }
     }

@@ -1,7 +1,9 @@
 //! Packet sources: live interfaces and capture files behind one interface.
 //!
 //! Owns [`Frame`] (one captured frame: packet-clock timestamp, link type, borrowed bytes),
-//! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`]. Backends:
+//! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`] (which file
+//! or interface, with [`FileError`] or [`InterfaceError`] as its source saying what
+//! failed, and the operating system's error below that when there is one). Backends:
 //! [`afpacket`] (pnet's AF_PACKET channel with PACKET_FANOUT) and [`pcap_file`] (pcap and
 //! pcapng through the `pcap-parser` crate).
 //!
@@ -67,16 +69,17 @@ pub trait Source: Send {
     }
 }
 
-/// Capture failures, each naming the interface or file.
+/// Capture failures, each naming the interface or file; the cause is the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// A capture file could not be opened or read.
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     File {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: FileError,
     },
     /// A capture file uses a link type netwarden does not decode.
     #[error(
@@ -91,11 +94,56 @@ pub enum CaptureError {
         name: &'static str,
     },
     /// A live interface could not be opened or read.
-    #[error("interface {interface}: {message}")]
+    #[error("interface {interface}")]
     Interface {
         /// The interface.
         interface: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: InterfaceError,
     },
+}
+
+/// Why a capture file could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Opening it failed.
+    #[error("cannot open")]
+    Open(#[source] std::io::Error),
+    /// Reading its first bytes failed.
+    #[error("cannot read header")]
+    ReadHeader(#[source] std::io::Error),
+    /// It has no bytes.
+    #[error("empty file")]
+    Empty,
+    /// It ends inside the file header.
+    #[error("cannot read header: cut short")]
+    HeaderCutShort,
+    /// It starts with neither magic number.
+    #[error("not a pcap or pcapng file (unknown magic number)")]
+    UnknownFormat,
+    /// Reading a record failed (an I/O error, not a cut or corrupt record: those end the
+    /// file early with a warning).
+    #[error("read failed")]
+    Read(#[source] std::io::Error),
+}
+
+/// Why a live interface could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum InterfaceError {
+    /// No interface has that name.
+    #[error("no such interface")]
+    NotFound,
+    /// The socket could not be opened.
+    #[error("cannot open AF_PACKET socket (needs CAP_NET_RAW)")]
+    Socket(#[source] std::io::Error),
+    /// pnet could not set up the channel on the socket.
+    #[error("cannot open capture channel")]
+    Channel(#[source] std::io::Error),
+    /// pnet set up something other than an Ethernet channel.
+    #[error("pnet returned a non-Ethernet channel")]
+    NotEthernet,
+    /// A read failed for another reason than the read timeout.
+    #[error("read failed")]
+    Read(#[source] std::io::Error),
 }

@@ -28,7 +28,7 @@ pub use rules::{
 };
 pub use self_alerts::{
     AlertDeliveryConfig, BlocklistAgeConfig, CaptureDropsConfig, DetectionStateConfig,
-    FlowTableConfig, InterfaceSilentConfig, SelfAlertHold, SelfAlertsConfig,
+    FlowTableFullConfig, InterfaceSilentConfig, SelfAlertHold, SelfAlertsConfig,
 };
 pub use values::{Cidr, HumanDuration};
 

@@ -13,12 +13,14 @@
 //! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
 //! telemetry/ Prometheus registry and metric definitions, top-talker sketch
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
+//! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! synth/     deterministic packet and pcap writer for fixtures and benchmarks
 //! ```
 //!
-//! Leaves: `config`, `timestamp`, `decode` depend on nothing else in the crate.
+//! Leaves: `vocabulary`, `timestamp`, `decode` depend on nothing else in the crate; `config`
+//! depends only on `vocabulary`.
 
 pub mod admin;
 pub mod alert;
@@ -35,3 +37,4 @@ pub mod pipeline;
 pub mod synth;
 pub mod telemetry;
 pub mod timestamp;
+pub mod vocabulary;

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Cidr, HumanDuration, is_label_safe};
-use crate::alert::Severity;
+pub use crate::vocabulary::RuleKind;
+use crate::vocabulary::Severity;
 
 /// Most rules in a config (each is a `rule` label value).
 pub(super) const MAX_RULES: usize = 256;
@@ -24,45 +25,6 @@ pub(super) const MAX_RULES: usize = 256;
 pub(super) const MAX_HOST_GROUPS: usize = 64;
 /// Most keys (victims, sources…) one rule tracks per worker.
 pub(super) const MAX_KEYS: usize = 1 << 20;
-
-/// What a rule detects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleKind {
-    /// Packets, bits or new flows per second to one destination host.
-    Volume,
-    /// SYNs per second to a destination with few completed handshakes.
-    SynFlood,
-    /// One source probing many ports (or IP protocols) of one host, mostly unanswered.
-    PortScan,
-    /// One source probing many hosts, mostly unanswered.
-    HostSweep,
-    /// Unsolicited large DNS responses per second to one host.
-    DnsAmplification,
-    /// Queries with long, high-entropy labels from one source under one domain.
-    DnsTunnel,
-    /// A rate per destination host above its learned baseline (EWMA of level and
-    /// variance) by `k` standard deviations and above `threshold`.
-    Baseline,
-    /// Traffic to or from an address or CIDR listed in files or inline.
-    Blocklist,
-}
-
-impl RuleKind {
-    /// The `kind` field of alerts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleKind::Volume => "volume",
-            RuleKind::SynFlood => "syn_flood",
-            RuleKind::PortScan => "port_scan",
-            RuleKind::HostSweep => "host_sweep",
-            RuleKind::DnsAmplification => "dns_amplification",
-            RuleKind::DnsTunnel => "dns_tunnel",
-            RuleKind::Baseline => "baseline",
-            RuleKind::Blocklist => "blocklist",
-        }
-    }
-}
 
 /// What a `volume` rule counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::alert::{Alert, AlertOutput, AlertState, Contributor, Severity};
+use crate::alert::{Alert, AlertKind, AlertOutput, AlertState, Contributor, Severity};
 use crate::config::{Config, ConfigError, ConfigErrors, RuleConfig, RuleKind, VolumeKey};
 use crate::decode::{
     ArpRepr, Decoded, DnsRepr, IcmpRepr, IpRepr, TcpFlags, Transport, ip_protocol,
@@ -470,7 +470,7 @@ impl Rule {
     ) -> Alert {
         let mut alert = Alert {
             rule: self.name.clone(),
-            kind: self.kind.as_str().to_owned(),
+            kind: AlertKind::Rule(self.kind),
             severity: self.severity,
             state,
             time: now.as_secs_f64(),
@@ -516,7 +516,7 @@ fn render(template: &str, a: &Alert) -> String {
         let opt = |v: Option<String>| v.unwrap_or_default();
         let value = match field {
             "rule" => Some(a.rule.clone()),
-            "kind" => Some(a.kind.clone()),
+            "kind" => Some(a.kind.as_str().to_owned()),
             "severity" => Some(a.severity.as_str().to_owned()),
             "src" => Some(opt(a.src.map(|s| s.to_string()))),
             "dst" => Some(opt(a.dst.map(|s| s.to_string()))),

@@ -9,6 +9,7 @@ use super::*;
 use crate::config::{Cidr, Config, NetworkConfig, RulesFile};
 use crate::flow::TcpState;
 use crate::telemetry::Metrics;
+use crate::vocabulary::RuleKind;
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<Alert>>>);
@@ -120,7 +121,7 @@ fn an_alert_fires_only_after_for_and_once_per_key() {
     assert_eq!(a.state, AlertState::Firing);
     assert_eq!(a.dst, Some(ip("10.0.0.1")));
     assert_eq!(a.src, None);
-    assert_eq!(a.kind, "volume");
+    assert_eq!(a.kind, AlertKind::Rule(RuleKind::Volume));
     assert_eq!(a.protocol.as_deref(), Some("udp"));
     assert!(a.value >= 100.0 && (a.time - a.started - 2.0).abs() < 1e-6);
     assert_eq!(
@@ -307,7 +308,7 @@ min_windows = 5
     flood(&mut d, 11, 12, 400);
     let alerts = out.0.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(alerts[0].kind, "baseline");
+    assert_eq!(alerts[0].kind, AlertKind::Rule(RuleKind::Baseline));
     assert!((alerts[0].value - 400.0).abs() < 1e-6);
 }
 
@@ -384,7 +385,7 @@ fn blocklist_keys_the_listed_address_by_who_initiated() {
     let contributor = |a: &Alert, kind: &str| {
         a.contributors
             .iter()
-            .find(|c| c.kind == kind)
+            .find(|c| c.kind.as_str() == kind)
             .map(|c| c.value.clone())
     };
     assert_eq!(contributor(by_src, "peer").as_deref(), Some("10.0.0.1"));

@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::conditions::Observation;
-use crate::alert::{Alert, AlertState, Severity};
+use crate::alert::{Alert, AlertKind, AlertState, Severity};
 use crate::config::SelfAlertHold;
 
 /// The `kind` of every self-alert.
-pub const KIND: &str = "self";
+pub const KIND: AlertKind = AlertKind::SelfMonitoring;
 
 /// One instant of evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,7 +61,7 @@ pub struct Tracker {
 fn transition(rule: &str, a: &Active, state: AlertState, time: f64) -> Alert {
     Alert {
         rule: rule.to_owned(),
-        kind: KIND.to_owned(),
+        kind: KIND,
         severity: a.severity,
         state,
         time,
@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(*at, 13);
         assert_eq!(a.state, AlertState::Firing);
         assert_eq!(a.rule, "r");
-        assert_eq!(a.kind, "self");
+        assert_eq!(a.kind.as_str(), "self");
         assert_eq!(a.severity, Severity::Critical);
         assert_eq!(a.started, tick(10).wall);
         assert_eq!(a.value, 5.0);

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{contributors, ip_from_bits, service_name};
-use crate::alert::Contributor;
+use crate::alert::{Contributor, ContributorKind};
 use crate::config::{ConfigError, RuleConfig};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
 use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits, mix64};
@@ -154,12 +154,17 @@ impl Blocklist {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "peer", &acc.peers, |b| {
+            contributors(&mut list, ContributorKind::Peer, &acc.peers, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.services, service_name);
+            contributors(
+                &mut list,
+                ContributorKind::Port,
+                &acc.services,
+                service_name,
+            );
             list.push(Contributor {
-                kind: "list".to_owned(),
+                kind: ContributorKind::List,
                 value: self.set.list_name(acc.list).to_owned(),
                 count: acc.packets,
             });

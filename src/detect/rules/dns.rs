@@ -20,7 +20,7 @@ use std::time::Duration;
 use psl::Psl as _;
 
 use super::{contributors, ip_from_bits, per_second};
-use crate::alert::Contributor;
+use crate::alert::{Contributor, ContributorKind};
 use crate::config::RuleConfig;
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
@@ -164,7 +164,7 @@ impl Amplification {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "reflector", &acc.top, |b| {
+            contributors(&mut list, ContributorKind::Reflector, &acc.top, |b| {
                 ip_from_bits(b).to_string()
             });
             hold(Observation {
@@ -323,7 +323,7 @@ impl Tunnel {
                 },
                 value,
                 contributors: vec![Contributor {
-                    kind: "domain".to_owned(),
+                    kind: ContributorKind::Domain,
                     value: String::from_utf8_lossy(domain).into_owned(),
                     count: acc.suspicious,
                 }],

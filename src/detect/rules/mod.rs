@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::sketch::{TopK, hash128, ip_bits, mix64};
 use super::{Observation, PacketView, Probe, Rule};
-use crate::alert::Contributor;
+use crate::alert::{Contributor, ContributorKind};
 use crate::config::{RuleConfig, RuleKind};
 
 pub(super) use blocklist::load as load_blocklist;
@@ -313,7 +313,7 @@ fn service_name(service: u32) -> String {
 /// The top entries of `top` as contributors of `kind`.
 fn contributors<T: Copy + Ord, const N: usize>(
     out: &mut Vec<Contributor>,
-    kind: &str,
+    kind: ContributorKind,
     top: &TopK<T, N>,
     name: impl Fn(T) -> String,
 ) {
@@ -322,7 +322,7 @@ fn contributors<T: Copy + Ord, const N: usize>(
             .into_iter()
             .take(TOP_CONTRIBUTORS)
             .map(|(item, count)| Contributor {
-                kind: kind.to_owned(),
+                kind,
                 value: name(item),
                 count,
             }),

@@ -21,6 +21,7 @@
 use std::net::IpAddr;
 
 use super::{Hashes, contributors, ip_from_bits, service_name};
+use crate::alert::ContributorKind;
 use crate::config::RuleConfig;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, Outcome, PacketView, Rule};
@@ -141,7 +142,7 @@ impl PortScan {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "port", &acc.top, service_name);
+            contributors(&mut list, ContributorKind::Port, &acc.top, service_name);
             hold(Observation {
                 key: AlertKey {
                     src: Some(*scanner),
@@ -216,7 +217,7 @@ impl HostSweep {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "host", &acc.top_hosts, |b| {
+            contributors(&mut list, ContributorKind::Host, &acc.top_hosts, |b| {
                 ip_from_bits(b).to_string()
             });
             let probes = acc.counts.attempts + acc.counts.failed;

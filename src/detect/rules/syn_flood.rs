@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
+use crate::alert::ContributorKind;
 use crate::config::RuleConfig;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule};
@@ -90,10 +91,12 @@ impl SynFlood {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "source", &acc.sources, |b| {
+            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.ports, |p| format!("tcp/{p}"));
+            contributors(&mut list, ContributorKind::Port, &acc.ports, |p| {
+                format!("tcp/{p}")
+            });
             hold(Observation {
                 key: AlertKey {
                     src: None,

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
+use crate::alert::ContributorKind;
 use crate::config::{RuleConfig, VolumeDirection, VolumeKey, VolumeMetric, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
 use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
@@ -226,10 +227,15 @@ impl Volume {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "source", &acc.sources, |b| {
+            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.ports, super::service_name);
+            contributors(
+                &mut list,
+                ContributorKind::Port,
+                &acc.ports,
+                super::service_name,
+            );
             hold(Observation {
                 key: target.key(),
                 value,

@@ -59,7 +59,10 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use crate::alert::{Alert, AlertKind, AlertOutput, AlertState, Contributor, Severity};
-use crate::config::{Config, ConfigError, ConfigErrors, RuleConfig, RuleKind, VolumeKey};
+use crate::config::{
+    Config, ConfigError, ConfigErrors, RuleConfig, RuleKind, RuleParams, RuleScope, VolumeKey,
+    VolumeProtocol,
+};
 use crate::decode::{
     ArpRepr, Decoded, DnsRepr, IcmpRepr, IpRepr, TcpFlags, Transport, ip_protocol,
 };
@@ -391,9 +394,11 @@ pub struct Rule {
     pub labels: BTreeMap<String, String>,
     /// Annotation templates.
     pub annotations: BTreeMap<String, String>,
-    /// The config it came from (kind-specific parameters are read from it once, when
-    /// the rule's state is built).
+    /// The config it came from: its kind's parameters build the rule's state, and a
+    /// reload compares it to tell an unchanged rule.
     config: RuleConfig,
+    /// The `protocol` of its alerts: a `volume` rule's protocol, unless `any`.
+    protocol: Option<&'static str>,
     /// `blocklist`: the addresses of its files and entries.
     blocklist: Option<Arc<AddrSet>>,
     /// Protected network names, by index, for a rule keyed by network (else empty).
@@ -401,49 +406,78 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The runtime rule of `c`; a `blocklist` rule reads its files, and their problems go
-    /// to `errors`.
+    /// The runtime rule of `c`; a `blocklist` rule reads its files. Problems (an
+    /// unreadable file, a scope naming no host group) go to `errors`, and then there is no
+    /// rule.
     fn from_config(
         c: &RuleConfig,
         groups: &[(String, Vec<IpNet>)],
         networks: &[String],
         errors: &mut Vec<ConfigError>,
-    ) -> Rule {
-        let scope = match c.scope.as_str() {
-            "all" => Scope::All,
-            "protected" => Scope::Protected,
-            name => groups
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(Scope::Protected, |(n, nets)| {
-                    Scope::Group(n.clone(), nets.clone())
-                }),
+    ) -> Option<Rule> {
+        let common = &c.common;
+        let scope = match &common.scope {
+            RuleScope::All => Scope::All,
+            RuleScope::Protected => Scope::Protected,
+            RuleScope::Group(name) => {
+                let Some((name, nets)) = groups.iter().find(|(n, _)| n == name) else {
+                    errors.push(ConfigError {
+                        path: "<config>".into(),
+                        line: None,
+                        column: None,
+                        key: Some("rules.scope".to_owned()),
+                        message: format!(
+                            "rule `{}`: scope `{name}` is not `all`, `protected` or a host group",
+                            common.name
+                        ),
+                    });
+                    return None;
+                };
+                Scope::Group(name.clone(), nets.clone())
+            }
         };
-        let by_network = matches!(c.kind, RuleKind::Volume | RuleKind::Baseline)
-            && c.key == Some(VolumeKey::Network);
-        Rule {
-            name: c.name.clone(),
-            kind: c.kind,
+        let (by_network, protocol) = match &c.params {
+            RuleParams::Volume(p) => (
+                p.key == VolumeKey::Network,
+                (p.protocol != VolumeProtocol::Any).then(|| p.protocol.as_str()),
+            ),
+            RuleParams::Baseline(p) => (p.key == VolumeKey::Network, None),
+            _ => (false, None),
+        };
+        let blocklist = match c.blocklist() {
+            Some(b) => {
+                let before = errors.len();
+                let set = rules::load_blocklist(&common.name, b, errors);
+                if errors.len() > before {
+                    return None;
+                }
+                Some(Arc::new(set))
+            }
+            None => None,
+        };
+        Some(Rule {
+            name: common.name.clone(),
+            kind: c.kind(),
             scope,
-            severity: c.severity,
-            threshold: c.threshold(),
-            window: c.window.0,
-            for_: c.for_.0,
-            resolve_delay: c.resolve_delay.0,
-            warmup: c.warmup.0,
-            shadow: c.shadow,
-            max_keys: c.max_keys,
-            labels: c.labels.clone(),
-            annotations: c.annotations.clone(),
+            severity: common.severity,
+            threshold: c.params.threshold(),
+            window: common.window.0,
+            for_: common.for_.0,
+            resolve_delay: common.resolve_delay.0,
+            warmup: common.warmup.0,
+            shadow: common.shadow,
+            max_keys: common.max_keys,
+            labels: common.labels.clone(),
+            annotations: common.annotations.clone(),
             config: c.clone(),
-            blocklist: (c.kind == RuleKind::Blocklist)
-                .then(|| Arc::new(rules::load_blocklist(c, errors))),
+            protocol,
+            blocklist,
             network_names: if by_network {
                 networks.to_vec()
             } else {
                 Vec::new()
             },
-        }
+        })
     }
 
     /// The `network` of an alert: the rule's host group, or the protected network a
@@ -481,10 +515,7 @@ impl Rule {
             src: key.src,
             dst: key.dst,
             network: self.network(key),
-            protocol: match self.config.protocol {
-                Some(p) if self.kind == RuleKind::Volume => Some(p.as_str().to_owned()),
-                _ => None,
-            },
+            protocol: self.protocol.map(str::to_owned),
             port,
             contributors,
             labels: self.labels.clone(),
@@ -545,12 +576,11 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Builds the rules of a validated config (scopes naming an unknown host group, which
-    /// validation refuses, fall back to `protected`), reading every `blocklist` file.
+    /// Builds the rules of a validated config, reading every `blocklist` file.
     ///
     /// # Errors
     /// Every unreadable blocklist file and every bad line in one, each naming its file
-    /// (and line).
+    /// (and line); a scope naming no host group (which validation refuses).
     pub fn build(config: &Config) -> Result<RuleSet, ConfigErrors> {
         let groups: Vec<(String, Vec<IpNet>)> = config
             .host_groups
@@ -562,7 +592,7 @@ impl RuleSet {
         let rules = config
             .rules
             .iter()
-            .map(|r| Rule::from_config(r, &groups, &networks, &mut errors))
+            .filter_map(|r| Rule::from_config(r, &groups, &networks, &mut errors))
             .collect();
         if errors.is_empty() {
             Ok(RuleSet { rules })
@@ -582,7 +612,8 @@ impl RuleSet {
         let mut files: Vec<PathBuf> = self
             .rules
             .iter()
-            .flat_map(|r| r.config.files.iter().cloned())
+            .filter_map(|r| r.config.blocklist())
+            .flat_map(|b| b.files.iter().cloned())
             .collect();
         files.sort();
         files.dedup();
@@ -611,7 +642,7 @@ impl Running {
     /// Fresh state for `rule` (tables allocated now).
     fn new(rule: &Rule) -> Running {
         let mut r = Running {
-            state: RuleState::new(rule, &rule.config),
+            state: RuleState::new(rule),
             rule: rule.clone(),
             lifecycle: Lifecycle::default(),
             window_start: None,

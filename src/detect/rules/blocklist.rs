@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::{contributors, ip_from_bits, service_name};
 use crate::alert::{Contributor, ContributorKind};
-use crate::config::{ConfigError, RuleConfig};
+use crate::config::{BlocklistParams, ConfigError};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
 use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule};
@@ -26,9 +26,13 @@ use crate::detect::{AlertKey, Observation, PacketView, Rule};
 /// List name of the rule's inline `entries`.
 const INLINE: &str = "inline";
 
-/// Reads every file of a `blocklist` rule and its inline entries into one set; problems
-/// (a missing file, a bad line) go to `errors`, each naming its file (and line).
-pub(in crate::detect) fn load(c: &RuleConfig, errors: &mut Vec<ConfigError>) -> AddrSet {
+/// Reads every file of `blocklist` rule `rule` and its inline entries into one set;
+/// problems (a missing file, a bad line) go to `errors`, each naming its file (and line).
+pub(in crate::detect) fn load(
+    rule: &str,
+    c: &BlocklistParams,
+    errors: &mut Vec<ConfigError>,
+) -> AddrSet {
     let mut b = AddrSetBuilder::default();
     for path in &c.files {
         let name = path.file_name().map_or_else(
@@ -40,7 +44,7 @@ pub(in crate::detect) fn load(c: &RuleConfig, errors: &mut Vec<ConfigError>) -> 
             Ok(text) => parse_file(&text, path, list, &mut b, errors),
             Err(e) => errors.push(ConfigError::whole_file(
                 path,
-                format!("rule `{}`: cannot read blocklist: {e}", c.name),
+                format!("rule `{rule}`: cannot read blocklist: {e}"),
             )),
         }
     }

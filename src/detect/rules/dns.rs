@@ -21,7 +21,7 @@ use psl::Psl as _;
 
 use super::{contributors, ip_from_bits, per_second};
 use crate::alert::{Contributor, ContributorKind};
-use crate::config::RuleConfig;
+use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule};
@@ -117,11 +117,11 @@ pub(in crate::detect) struct Amplification {
 }
 
 impl Amplification {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Amplification {
+    pub(super) fn new(max_keys: usize, p: &DnsAmplificationParams) -> Amplification {
         Amplification {
             table: KeyTable::new(max_keys),
-            min_reflectors: c.min_reflectors.unwrap_or(2),
-            min_response_bytes: c.min_response_bytes.unwrap_or(512),
+            min_reflectors: p.min_reflectors,
+            min_response_bytes: p.min_response_bytes,
         }
     }
 
@@ -277,11 +277,11 @@ fn push(s: &mut NameShape, b: u8) {
 }
 
 impl Tunnel {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Tunnel {
+    pub(super) fn new(max_keys: usize, p: &DnsTunnelParams) -> Tunnel {
         Tunnel {
             table: KeyTable::new(max_keys),
-            min_label_len: c.min_label_len.unwrap_or(20),
-            min_entropy: c.min_entropy.unwrap_or(3.0),
+            min_label_len: p.min_label_len,
+            min_entropy: p.min_entropy,
         }
     }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::sketch::{TopK, hash128, ip_bits, mix64};
 use super::{Observation, PacketView, Probe, Rule};
 use crate::alert::{Contributor, ContributorKind};
-use crate::config::{RuleConfig, RuleKind};
+use crate::config::RuleParams;
 
 pub(super) use blocklist::load as load_blocklist;
 
@@ -152,20 +152,22 @@ pub(super) enum RuleState {
 }
 
 impl RuleState {
-    /// Empty accumulators for `rule`, sized by its `max_keys`.
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> RuleState {
-        match rule.kind {
-            RuleKind::Volume => RuleState::Volume(volume::Volume::new(rule, c)),
-            RuleKind::SynFlood => RuleState::SynFlood(syn_flood::SynFlood::new(rule.max_keys, c)),
-            RuleKind::PortScan => RuleState::PortScan(scan::PortScan::new(rule.max_keys, c)),
-            RuleKind::HostSweep => RuleState::HostSweep(scan::HostSweep::new(rule.max_keys, c)),
-            RuleKind::DnsAmplification => {
-                RuleState::DnsAmplification(dns::Amplification::new(rule.max_keys, c))
+    /// Empty accumulators for `rule`, from its kind's parameters, sized by its
+    /// `max_keys`.
+    pub(super) fn new(rule: &Rule) -> RuleState {
+        let keys = rule.max_keys;
+        match &rule.config.params {
+            RuleParams::Volume(p) => RuleState::Volume(volume::Volume::new(rule, p)),
+            RuleParams::SynFlood(p) => RuleState::SynFlood(syn_flood::SynFlood::new(keys, p)),
+            RuleParams::PortScan(p) => RuleState::PortScan(scan::PortScan::new(keys, p)),
+            RuleParams::HostSweep(p) => RuleState::HostSweep(scan::HostSweep::new(keys, p)),
+            RuleParams::DnsAmplification(p) => {
+                RuleState::DnsAmplification(dns::Amplification::new(keys, p))
             }
-            RuleKind::DnsTunnel => RuleState::DnsTunnel(dns::Tunnel::new(rule.max_keys, c)),
-            RuleKind::Baseline => RuleState::Baseline(baseline::Baseline::new(rule, c)),
-            RuleKind::Blocklist => RuleState::Blocklist(blocklist::Blocklist::new(
-                rule.max_keys,
+            RuleParams::DnsTunnel(p) => RuleState::DnsTunnel(dns::Tunnel::new(keys, p)),
+            RuleParams::Baseline(p) => RuleState::Baseline(baseline::Baseline::new(rule, p)),
+            RuleParams::Blocklist(_) => RuleState::Blocklist(blocklist::Blocklist::new(
+                keys,
                 rule.blocklist.clone().unwrap_or_default(),
             )),
         }

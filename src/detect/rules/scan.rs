@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
-use crate::config::RuleConfig;
+use crate::config::ScanParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, Outcome, PacketView, Rule};
 
@@ -89,10 +89,10 @@ struct Guards {
 }
 
 impl Guards {
-    fn new(c: &RuleConfig) -> Guards {
+    fn new(p: &ScanParams) -> Guards {
         Guards {
-            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
-            max_probe_bytes: u64::from(c.max_probe_bytes.unwrap_or(256)),
+            max_answered_ratio: p.max_answered_ratio,
+            max_probe_bytes: u64::from(p.max_probe_bytes),
         }
     }
 }
@@ -103,10 +103,10 @@ pub(in crate::detect) struct PortScan {
 }
 
 impl PortScan {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> PortScan {
+    pub(super) fn new(max_keys: usize, p: &ScanParams) -> PortScan {
         PortScan {
             table: KeyTable::new(max_keys),
-            guards: Guards::new(c),
+            guards: Guards::new(p),
         }
     }
 
@@ -177,10 +177,10 @@ pub(in crate::detect) struct HostSweep {
 }
 
 impl HostSweep {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> HostSweep {
+    pub(super) fn new(max_keys: usize, p: &ScanParams) -> HostSweep {
         HostSweep {
             table: KeyTable::new(max_keys),
-            guards: Guards::new(c),
+            guards: Guards::new(p),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::alert::ContributorKind;
-use crate::config::RuleConfig;
+use crate::config::SynFloodParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule};
 use crate::flow::TcpState;
@@ -39,12 +39,12 @@ pub(in crate::detect) struct SynFlood {
 }
 
 impl SynFlood {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> SynFlood {
+    pub(super) fn new(max_keys: usize, p: &SynFloodParams) -> SynFlood {
         SynFlood {
             table: KeyTable::new(max_keys),
-            max_completion_ratio: c.max_completion_ratio.unwrap_or(0.2),
+            max_completion_ratio: p.max_completion_ratio,
             #[allow(clippy::cast_precision_loss)]
-            max_ports: c.max_ports.unwrap_or(64) as f64,
+            max_ports: p.max_ports as f64,
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::alert::ContributorKind;
-use crate::config::{RuleConfig, VolumeDirection, VolumeKey, VolumeMetric, VolumeProtocol};
+use crate::config::{VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
 use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Observation, PacketView, Rule, Scope};
@@ -60,8 +60,8 @@ pub(super) enum Keying {
 }
 
 impl Keying {
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Keying {
-        match (c.key.unwrap_or_default(), &rule.scope) {
+    pub(super) fn new(rule: &Rule, key: VolumeKey) -> Keying {
+        match (key, &rule.scope) {
             (VolumeKey::Host, _) => Keying::Host,
             (VolumeKey::Network, Scope::Group(..)) => Keying::Group,
             (VolumeKey::Network, _) => Keying::Network,
@@ -115,11 +115,15 @@ pub(super) struct Filter {
 }
 
 impl Filter {
-    pub(super) fn new(c: &RuleConfig) -> Filter {
+    pub(super) fn new(
+        metric: VolumeMetric,
+        protocol: VolumeProtocol,
+        direction: VolumeDirection,
+    ) -> Filter {
         Filter {
-            metric: c.metric.unwrap_or_default(),
-            protocol: c.protocol.unwrap_or_default(),
-            direction: c.direction.unwrap_or_default(),
+            metric,
+            protocol,
+            direction,
         }
     }
 
@@ -177,11 +181,11 @@ impl Filter {
 }
 
 impl Volume {
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Volume {
+    pub(super) fn new(rule: &Rule, p: &VolumeParams) -> Volume {
         Volume {
             table: KeyTable::new(rule.max_keys),
-            filter: Filter::new(c),
-            keying: Keying::new(rule, c),
+            filter: Filter::new(p.metric, p.protocol, p.direction),
+            keying: Keying::new(rule, p.key),
         }
     }
 

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AlertKey, Observation, Rule};
+use super::{AlertKey, Finding, Rule};
 use crate::alert::{Alert, AlertState, Contributor};
 use crate::timestamp::Timestamp;
 
@@ -65,7 +65,7 @@ impl Lifecycle {
     }
 
     /// The condition holds for `obs.key` at `now`.
-    pub fn hold(&mut self, now: Timestamp, obs: Observation) {
+    pub fn hold(&mut self, now: Timestamp, obs: Finding) {
         let round = self.round;
         if let Some(a) = self.alerts.get_mut(&obs.key) {
             a.last_seen = now;

@@ -5,10 +5,16 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use super::probe::{flow_probe, icmp_probe};
 use super::*;
+use crate::alert::{Alert, AlertKind, AlertOutput, AlertState, Severity};
 use crate::config::{Cidr, Config, NetworkConfig, RulesFile};
+use crate::decode::{IcmpRepr, TcpFlags, ip_protocol};
+use crate::flow::FlowUpdate;
 use crate::flow::TcpState;
+use crate::networks::{Direction, Placement};
 use crate::telemetry::Metrics;
+use crate::timestamp::Timestamp;
 use crate::vocabulary::RuleKind;
 
 #[derive(Clone, Default)]

@@ -67,8 +67,8 @@ impl RuleConfig {
     }
 }
 
-/// Reads a rule from any serde format, splitting its table as [`read`] does for TOML
-/// (but without positions in its errors: `super::load` uses [`read`]).
+/// Reads a rule from any serde format, splitting its table as `read` does for TOML (but
+/// without positions in its errors: loading a config file goes through `read`).
 impl<'de> Deserialize<'de> for RuleConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let common_keys = read::field_names::<RuleCommon>();
@@ -147,7 +147,7 @@ pub enum RuleScope {
     #[default]
     Protected,
     /// The name of a `[[host_groups]]` entry: a packet with an end in the group. Whether
-    /// the group exists is checked by [`validate_rules`].
+    /// the group exists is checked when the config is loaded.
     Group(String),
 }
 

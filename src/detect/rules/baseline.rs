@@ -16,7 +16,7 @@ use super::per_second;
 use super::volume::{Filter, Keying, Target};
 use crate::config::BaselineParams;
 use crate::detect::sketch::{KeyTable, Weight};
-use crate::detect::{Observation, PacketView, Rule};
+use crate::detect::{Finding, PacketView, Rule};
 
 #[derive(Default)]
 pub(super) struct Acc {
@@ -79,19 +79,14 @@ impl Baseline {
         acc.level + self.k * acc.variance.max(0.0).sqrt()
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (target, acc) in self.table.iter() {
             let value = per_second(acc.count, elapsed, rule.window);
             if acc.windows < self.min_windows || value < rule.threshold || value <= self.bound(acc)
             {
                 continue;
             }
-            hold(Observation {
+            hold(Finding {
                 key: target.key(),
                 value,
                 contributors: Vec::new(),

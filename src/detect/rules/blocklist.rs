@@ -21,7 +21,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{BlocklistParams, ConfigError};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
 use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// List name of the rule's inline `entries`.
 const INLINE: &str = "inline";
@@ -150,7 +150,7 @@ impl Blocklist {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((listed, initiated), acc) in self.table.iter() {
             #[allow(clippy::cast_precision_loss)]
             let value = acc.packets as f64;
@@ -177,7 +177,7 @@ impl Blocklist {
             } else {
                 (None, Some(*listed))
             };
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey { src, dst, aux: 0 },
                 value,
                 contributors: list,

@@ -24,7 +24,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// Bytes of the registered domain kept for the alert.
 const DOMAIN_BYTES: usize = 64;
@@ -147,12 +147,7 @@ impl Amplification {
         }
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (dst, acc) in self.table.iter() {
             let value = per_second(acc.responses, elapsed, rule.window);
             if value < rule.threshold {
@@ -167,7 +162,7 @@ impl Amplification {
             contributors(&mut list, ContributorKind::Reflector, &acc.top, |b| {
                 ip_from_bits(b).to_string()
             });
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: None,
                     dst: Some(*dst),
@@ -307,7 +302,7 @@ impl Tunnel {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((src, hash), acc) in self.table.iter() {
             #[allow(clippy::cast_precision_loss)]
             let value = acc.suspicious as f64;
@@ -315,7 +310,7 @@ impl Tunnel {
                 continue;
             }
             let domain = acc.domain.get(..acc.domain_len).unwrap_or_default();
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*src),
                     dst: None,

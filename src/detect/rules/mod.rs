@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sketch::{TopK, hash128, ip_bits, mix64};
-use super::{Observation, PacketView, Probe, Rule};
+use super::{Finding, PacketView, Probe, Rule};
 use crate::alert::{Contributor, ContributorKind};
 use crate::config::RuleParams;
 
@@ -215,12 +215,7 @@ impl RuleState {
     }
 
     /// Reports every key whose value reaches the threshold, `elapsed` into the window.
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         match self {
             RuleState::Volume(s) => s.evaluate(rule, elapsed, hold),
             RuleState::SynFlood(s) => s.evaluate(rule, elapsed, hold),

@@ -24,7 +24,7 @@ use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
 use crate::config::ScanParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, Outcome, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, Outcome, PacketView, Rule};
 
 /// Probes of one key.
 #[derive(Clone, Copy, Default)]
@@ -131,7 +131,7 @@ impl PortScan {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((scanner, target), acc) in self.table.iter() {
             // The guards first: they are cheap and drop most keys before the estimate.
             if !acc.counts.scan_like(self.guards) {
@@ -143,7 +143,7 @@ impl PortScan {
             }
             let mut list = Vec::new();
             contributors(&mut list, ContributorKind::Port, &acc.top, service_name);
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*scanner),
                     dst: Some(*target),
@@ -206,7 +206,7 @@ impl HostSweep {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for (scanner, acc) in self.table.iter() {
             // The guards first: they are cheap and drop most keys before the estimate.
             if !acc.counts.scan_like(self.guards) {
@@ -227,7 +227,7 @@ impl HostSweep {
                     .then(|| u16::try_from(s & 0xffff).ok())
                     .flatten()
             });
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*scanner),
                     dst: None,

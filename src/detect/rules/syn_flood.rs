@@ -14,7 +14,7 @@ use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 use crate::flow::TcpState;
 
 #[derive(Default)]
@@ -73,12 +73,7 @@ impl SynFlood {
         }
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (dst, acc) in self.table.iter() {
             let value = per_second(acc.syns, elapsed, rule.window);
             #[allow(clippy::cast_precision_loss)]
@@ -97,7 +92,7 @@ impl SynFlood {
             contributors(&mut list, ContributorKind::Port, &acc.ports, |p| {
                 format!("tcp/{p}")
             });
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: None,
                     dst: Some(*dst),

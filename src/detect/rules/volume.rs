@@ -17,7 +17,7 @@ use crate::alert::ContributorKind;
 use crate::config::{VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
 use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule, Scope};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope};
 use crate::networks::Direction;
 
 /// The network index standing for a rule's whole host group.
@@ -214,12 +214,7 @@ impl Volume {
             .add(u32::from(p.protocol) << 16 | u32::from(p.dst_port), 1);
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (target, acc) in self.table.iter() {
             let count = match self.filter.metric {
                 VolumeMetric::Packets => acc.packets,
@@ -240,7 +235,7 @@ impl Volume {
                 &acc.ports,
                 super::service_name,
             );
-            hold(Observation {
+            hold(Finding {
                 key: target.key(),
                 value,
                 contributors: list,

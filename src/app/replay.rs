@@ -20,8 +20,8 @@ use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};
 use crate::flow::EndReason;
-use crate::pipeline::Pipeline;
 use crate::pipeline::worker::{Drive, drive};
+use crate::pipeline::{Detection, Pipeline};
 use crate::telemetry::Protocol;
 use crate::timestamp::Timestamp;
 
@@ -119,8 +119,8 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
     let collected = Arc::new(Mutex::new(Vec::new()));
     let detection = shared.metrics.detection.clone();
     pipeline.set_detector(
-        Detector::new(
-            Arc::clone(&rules),
+        Detection::new(
+            Detector::new(Arc::clone(&rules)),
             Box::new(Collect(Arc::clone(&collected))),
         )
         .with_metrics(detection),

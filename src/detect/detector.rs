@@ -3,7 +3,8 @@
 //! Owns [`Detector`]: one running state per rule (its accumulators, its alerts'
 //! lifecycle, its window and warm-up), [`Detector::observe`] (per packet, the hot path)
 //! and [`Detector::tick`] / [`Detector::finish`] (per second of packet time, and at the
-//! end of input). Reloads are in `super::reload`.
+//! end of input), which report their transitions and figures in an [`Evaluation`].
+//! Reloads are in `super::reload`.
 //!
 //! # Hot path
 //! `observe` is synchronous, lock-free and allocation-free. Each rule's `needs` mask (the
@@ -15,14 +16,13 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use super::evaluation::{Evaluation, RuleFigures, RuleInstance};
 use super::lifecycle::Lifecycle;
 use super::rule::Rule;
 use super::rule_set::RuleSet;
 use super::rules::{self, RuleState};
 use super::scope::Scope;
 use super::view::PacketView;
-use crate::alert::{Alert, AlertOutput};
-use crate::telemetry::{DetectionMetricVecs, RuleMetrics};
 use crate::timestamp::Timestamp;
 
 /// A silence in the packet clock longer than this restarts windows and warm-up.
@@ -35,8 +35,8 @@ pub(super) struct Running {
     pub(super) lifecycle: Lifecycle,
     pub(super) window_start: Option<Timestamp>,
     pub(super) hold_until: Timestamp,
-    /// This rule's metric handles in this detector (with [`Detector::with_metrics`]).
-    pub(super) metrics: Option<RuleMetrics>,
+    /// Which running rule this is, for the figures it reports.
+    pub(super) instance: RuleInstance,
     /// The packet features (`rules::need` bits) without which neither the scope nor the
     /// state would take a packet: checked first, so most rules skip most packets at the
     /// cost of one mask test.
@@ -46,15 +46,15 @@ pub(super) struct Running {
 }
 
 impl Running {
-    /// Fresh state for `rule` (tables allocated now).
-    pub(super) fn new(rule: &Rule) -> Running {
+    /// Fresh state for `rule` (tables allocated now), running as `instance`.
+    pub(super) fn new(rule: &Rule, instance: RuleInstance) -> Running {
         let mut r = Running {
             state: RuleState::new(rule),
             rule: rule.clone(),
             lifecycle: Lifecycle::default(),
             window_start: None,
             hold_until: Timestamp::ZERO,
-            metrics: None,
+            instance,
             needs: 0,
             grouped: false,
         };
@@ -77,36 +77,32 @@ impl Running {
 pub struct Detector {
     pub(super) rules: Arc<RuleSet>,
     pub(super) running: Vec<Running>,
-    pub(super) alerts: Box<dyn AlertOutput>,
-    pub(super) metrics: Option<DetectionMetricVecs>,
     pub(super) updates: Option<Receiver<Arc<RuleSet>>>,
     pub(super) last_packet: Option<Timestamp>,
+    /// The number of the next new [`RuleInstance`].
+    pub(super) next_instance: u64,
 }
 
 impl Detector {
-    /// A detector for `rules`, sending transitions to `alerts`. Allocates every rule's
-    /// tables now.
-    pub fn new(rules: Arc<RuleSet>, alerts: Box<dyn AlertOutput>) -> Detector {
-        let running = rules.rules().iter().map(Running::new).collect();
-        Detector {
-            rules,
-            running,
-            alerts,
-            metrics: None,
+    /// A detector for `rules`. Allocates every rule's tables now.
+    pub fn new(rules: Arc<RuleSet>) -> Detector {
+        let mut d = Detector {
+            rules: Arc::new(RuleSet::default()),
+            running: Vec::new(),
             updates: None,
             last_packet: None,
-        }
+            next_instance: 0,
+        };
+        d.running = rules.rules().iter().map(|r| d.fresh(r)).collect();
+        d.rules = rules;
+        d
     }
 
-    /// Exports per-rule figures to `metrics`: handles of every rule are resolved now, and
-    /// for the rules a reload adds or changes when it applies.
-    #[must_use]
-    pub fn with_metrics(mut self, metrics: DetectionMetricVecs) -> Detector {
-        for r in &mut self.running {
-            r.metrics = Some(metrics.rule(&r.rule.name, r.rule.severity.as_str()));
-        }
-        self.metrics = Some(metrics);
-        self
+    /// Fresh state for `rule`, as a new instance.
+    pub(super) fn fresh(&mut self, rule: &Rule) -> Running {
+        let instance = RuleInstance(self.next_instance);
+        self.next_instance += 1;
+        Running::new(rule, instance)
     }
 
     /// Takes new rule sets from `updates`: [`Detector::tick`] applies the newest one
@@ -120,6 +116,11 @@ impl Detector {
     /// The rule set this detector runs.
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
+    }
+
+    /// Every running rule with its instance, in the order of [`Detector::rules`].
+    pub fn instances(&self) -> impl Iterator<Item = (RuleInstance, &Rule)> {
+        self.running.iter().map(|r| (r.instance, &r.rule))
     }
 
     /// Whether any rule is running: without one, [`Detector::observe`] has nothing to do
@@ -155,20 +156,21 @@ impl Detector {
     }
 
     /// Applies a rule set waiting in the updates channel, then evaluates every rule at
-    /// `now` (packet clock); complete windows restart.
-    pub fn tick(&mut self, now: Timestamp) {
-        self.apply_updates(now);
-        self.evaluate(now, false);
+    /// `now` (packet clock); complete windows restart. Transitions and figures go to
+    /// `out`.
+    pub fn tick(&mut self, now: Timestamp, out: &mut Evaluation) {
+        self.apply_updates(now, out);
+        self.evaluate(now, false, out);
     }
 
     /// Evaluates the partial windows at the end of input (a capture file ended).
-    pub fn finish(&mut self, now: Timestamp) {
-        self.evaluate(now, true);
+    pub fn finish(&mut self, now: Timestamp, out: &mut Evaluation) {
+        self.evaluate(now, true, out);
     }
 
-    fn evaluate(&mut self, now: Timestamp, last: bool) {
-        let alerts = &mut self.alerts;
-        let mut emit = |a: Alert| alerts.emit(a);
+    fn evaluate(&mut self, now: Timestamp, last: bool, out: &mut Evaluation) {
+        out.rules.clear();
+        let alerts = &mut out.alerts;
         for r in &mut self.running {
             let started = Instant::now();
             let start = *r.window_start.get_or_insert(now);
@@ -176,23 +178,21 @@ impl Detector {
             let lifecycle = &mut r.lifecycle;
             lifecycle.begin();
             r.state
-                .evaluate(&r.rule, elapsed, &mut |obs| lifecycle.hold(now, obs));
+                .evaluate(&r.rule, elapsed, &mut |f| lifecycle.hold(now, f));
             let held = now < r.hold_until;
-            let outcome = lifecycle.end(now, &r.rule, held, &mut emit);
+            let outcome = lifecycle.end(now, &r.rule, held, &mut |a| alerts.push(a));
             if elapsed >= r.rule.window && !last {
                 r.state.roll(elapsed, r.rule.window);
                 r.window_start = Some(now);
             }
-            if let Some(m) = r.metrics.as_mut() {
-                m.record(
-                    outcome.fired,
-                    r.rule.shadow,
-                    lifecycle.firing(),
-                    r.state.keys(),
-                    r.state.take_evictions() + lifecycle.take_dropped(),
-                    started.elapsed().as_secs_f64(),
-                );
-            }
+            out.rules.push(RuleFigures {
+                instance: r.instance,
+                fired: outcome.fired,
+                firing: lifecycle.firing(),
+                keys: r.state.keys(),
+                evicted: r.state.take_evictions() + lifecycle.take_dropped(),
+                elapsed: started.elapsed(),
+            });
         }
     }
 }

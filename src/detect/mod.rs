@@ -9,12 +9,15 @@
 //!   as an `Arc` so a reload can swap it;
 //! - `detector` ([`Detector`]): one worker's state, one per rule, fed per packet and
 //!   evaluated per packet-clock second; `reload`: a new rule set applied by rule name;
+//!   `evaluation` ([`Evaluation`]): what the evaluations report, for the caller to
+//!   deliver and count;
 //! - `rules/`: the rule families (what each kind counts per key); [`sketch`]: bounded
 //!   per-key tables, `HyperLogLog` and top-K; [`addr_set`]: the blocklist's address
 //!   ranges; [`lifecycle`]: the pending → firing → resolved state machine.
 //!
-//! Does not own: decoding, flows (the pipeline passes their outcome in the view), or
-//! delivering alerts (an `AlertOutput` given by the caller; sinks live in `crate::alert`).
+//! Does not own: decoding, flows (the pipeline passes their outcome in the view),
+//! delivering alerts or counting metrics: detection returns what happened in an
+//! [`Evaluation`], and `crate::pipeline` hands it on. It depends on no metrics code.
 //!
 //! # How it runs
 //! - [`Detector::observe`] runs per packet: synchronous, lock-free, allocation-free. Each
@@ -39,6 +42,7 @@
 
 pub mod addr_set;
 mod detector;
+mod evaluation;
 pub mod lifecycle;
 mod probe;
 mod reload;
@@ -51,6 +55,7 @@ mod template;
 mod view;
 
 pub use detector::{CAPTURE_GAP, Detector};
+pub use evaluation::{Evaluation, RuleFigures, RuleInstance};
 pub use probe::{Outcome, Probe};
 pub use rule::{AlertKey, Finding, Rule};
 pub use rule_set::RuleSet;

@@ -3,43 +3,35 @@
 //! A new rule set reaches a worker's detector through the channel given to
 //! [`Detector::with_updates`]; [`Detector::tick`] applies the newest one waiting
 //! ([`Detector::reload`]), matching rules by name:
-//! - same config: everything is kept (accumulators, pending and firing alerts, metric
-//!   handles); the state takes the new rule, so a blocklist whose file changed sees the
+//! - same config: everything is kept (accumulators, pending and firing alerts, its
+//!   instance, so its metric series); the state takes the new rule, so a blocklist whose file changed sees the
 //!   new addresses at once;
 //! - same kind, other parameters: fresh accumulators, alerts kept (a firing alert goes
 //!   on, and resolves as usual if the new condition no longer holds), held for `warmup`;
 //! - new rule (or same name, other kind or shadow mode switched): fresh, held for
 //!   `warmup`;
 //! - removed rule (or the old rule of another kind or shadow mode): its firing alerts
-//!   resolve now and its share of the firing gauge goes.
+//!   resolve now, and its instance is reported retired (so its share of the firing gauge
+//!   goes).
 
 use std::sync::Arc;
 use std::sync::mpsc::TryRecvError;
 
 use super::detector::{Detector, Running};
+use super::evaluation::Evaluation;
 use super::rule::Rule;
 use super::rule_set::RuleSet;
 use crate::timestamp::Timestamp;
 
 impl Detector {
     /// Runs `rules` from `now` on (packet clock), keeping the state of unchanged rules
-    /// (see the module doc, "Hot reload"). Resolved transitions of removed rules go out
-    /// now.
-    pub fn reload(&mut self, rules: Arc<RuleSet>, now: Timestamp) {
+    /// (see the module doc). Resolved transitions of removed rules go to `out` now, and
+    /// so do the instances that ended.
+    pub fn reload(&mut self, rules: Arc<RuleSet>, now: Timestamp, out: &mut Evaluation) {
         let mut old: Vec<Option<Running>> = std::mem::take(&mut self.running)
             .into_iter()
             .map(Some)
             .collect();
-        // Before the first packet, `observe` starts windows and warm-up of every rule.
-        let started = self.last_packet.is_some();
-        let fresh = |rule: &Rule| {
-            let mut r = Running::new(rule);
-            if started {
-                r.window_start = Some(now);
-                r.hold_until = now.saturating_add(rule.warmup);
-            }
-            r
-        };
         let mut running = Vec::with_capacity(rules.rules().len());
         for rule in rules.rules() {
             let previous = old
@@ -63,53 +55,40 @@ impl Detector {
                         && r.rule.severity == rule.severity
                         && r.rule.labels == rule.labels =>
                 {
-                    let mut changed = fresh(rule);
+                    let mut changed = self.started(rule, now);
                     changed.lifecycle = r.lifecycle;
-                    changed.metrics = r.metrics;
+                    changed.instance = r.instance;
                     changed
                 }
                 other => {
                     if let Some(gone) = other {
-                        self.retire(gone, now);
+                        retire(gone, now, out);
                     }
-                    let mut added = fresh(rule);
-                    self.swap_metrics(&mut added);
-                    added
+                    self.started(rule, now)
                 }
             };
             running.push(r);
         }
         for gone in old.into_iter().flatten() {
-            self.retire(gone, now);
+            retire(gone, now, out);
         }
         self.running = running;
         self.rules = rules;
     }
 
-    /// Gives a new rule its own metric handles, giving back the old ones' share of the
-    /// gauges.
-    fn swap_metrics(&self, r: &mut Running) {
-        if let Some(old) = r.metrics.take() {
-            old.retire();
+    /// Fresh state for `rule`, a new instance, its window and warm-up starting at `now`
+    /// (before the first packet, `observe` starts them).
+    fn started(&mut self, rule: &Rule, now: Timestamp) -> Running {
+        let mut r = self.fresh(rule);
+        if self.last_packet.is_some() {
+            r.window_start = Some(now);
+            r.hold_until = now.saturating_add(rule.warmup);
         }
-        r.metrics = self
-            .metrics
-            .as_ref()
-            .map(|m| m.rule(&r.rule.name, r.rule.severity.as_str()));
-    }
-
-    /// Ends a rule that a reload removed: its firing alerts resolve at `now`.
-    fn retire(&mut self, mut gone: Running, now: Timestamp) {
-        let alerts = &mut self.alerts;
-        gone.lifecycle
-            .resolve_all(now, &gone.rule, &mut |a| alerts.emit(a));
-        if let Some(m) = gone.metrics {
-            m.retire();
-        }
+        r
     }
 
     /// Applies the newest rule set waiting in the updates channel, if any.
-    pub(super) fn apply_updates(&mut self, now: Timestamp) {
+    pub(super) fn apply_updates(&mut self, now: Timestamp, out: &mut Evaluation) {
         let Some(updates) = &self.updates else {
             return;
         };
@@ -125,7 +104,15 @@ impl Detector {
             }
         }
         if let Some(rules) = newest {
-            self.reload(rules, now);
+            self.reload(rules, now, out);
         }
     }
+}
+
+/// Ends a rule that a reload removed: its firing alerts resolve at `now`.
+fn retire(mut gone: Running, now: Timestamp, out: &mut Evaluation) {
+    let alerts = &mut out.alerts;
+    gone.lifecycle
+        .resolve_all(now, &gone.rule, &mut |a| alerts.push(a));
+    out.retired.push(gone.instance);
 }

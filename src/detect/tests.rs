@@ -11,9 +11,7 @@ use crate::alert::{Alert, AlertKind, AlertOutput, AlertState, Severity};
 use crate::config::{Cidr, Config, NetworkConfig, RulesFile};
 use crate::decode::{IcmpRepr, TcpFlags, ip_protocol};
 use crate::flow::FlowUpdate;
-use crate::flow::TcpState;
 use crate::networks::{Direction, Placement};
-use crate::telemetry::Metrics;
 use crate::timestamp::Timestamp;
 use crate::vocabulary::RuleKind;
 
@@ -48,9 +46,56 @@ fn rule_set(rules: &str) -> Arc<RuleSet> {
     Arc::new(RuleSet::build(&config(rules)).unwrap())
 }
 
-fn detector(rules: &str) -> (Detector, Shared) {
+/// A detector and what its evaluations reported: transitions go to a [`Shared`] list,
+/// the rest stays in `out`.
+struct Run {
+    d: Detector,
+    out: Evaluation,
+    alerts: Shared,
+}
+
+impl Run {
+    fn new(d: Detector, alerts: &Shared) -> Run {
+        Run {
+            d,
+            out: Evaluation::default(),
+            alerts: alerts.clone(),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.d.tick(now, &mut self.out);
+        self.deliver();
+    }
+
+    fn reload(&mut self, rules: Arc<RuleSet>, now: Timestamp) {
+        self.d.reload(rules, now, &mut self.out);
+        self.deliver();
+    }
+
+    fn deliver(&mut self) {
+        for a in self.out.alerts.drain(..) {
+            self.alerts.emit(a);
+        }
+    }
+}
+
+impl std::ops::Deref for Run {
+    type Target = Detector;
+    fn deref(&self) -> &Detector {
+        &self.d
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut Detector {
+        &mut self.d
+    }
+}
+
+fn detector(rules: &str) -> (Run, Shared) {
     let out = Shared::default();
-    (Detector::new(rule_set(rules), Box::new(out.clone())), out)
+    (Run::new(Detector::new(rule_set(rules)), &out), out)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -64,32 +109,7 @@ fn secs(s: f64) -> Timestamp {
 
 /// A UDP packet from `src` to the protected `dst`, opening a flow.
 fn udp(ts: f64, src: IpAddr, dst: IpAddr) -> PacketView<'static> {
-    PacketView {
-        ts: secs(ts),
-        src,
-        dst,
-        wire_len: 100,
-        protocol: ip_protocol::UDP,
-        src_port: 4000,
-        dst_port: 53,
-        tcp_flags: None,
-        is_fragment: false,
-        direction: Direction::Inbound,
-        placement: Placement {
-            src: None,
-            dst: Some(0),
-        },
-        flow: Some(FlowUpdate {
-            created: true,
-            state: TcpState::None,
-            previous_state: TcpState::None,
-            packets_in_flow: 1,
-            is_initiator_side: true,
-            is_first_reply: false,
-        }),
-        probe: None,
-        dns: None,
-    }
+    PacketView::test_udp(secs(ts), src, dst)
 }
 
 const FLOOD: &str = r#"
@@ -105,7 +125,7 @@ annotations = { summary = "UDP flood on {{ dst }} ({{ value }} > {{ threshold }}
 "#;
 
 /// Sends `pps` packets per second to `dst` for seconds `from..to`, ticking every second.
-fn flood(d: &mut Detector, from: u32, to: u32, pps: u32) {
+fn flood(d: &mut Run, from: u32, to: u32, pps: u32) {
     for s in from..to {
         for i in 0..pps {
             let t = f64::from(s) + f64::from(i) / f64::from(pps);
@@ -603,14 +623,11 @@ fn reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
 }
 
 #[test]
-fn reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
-    let metrics = Metrics::new(&[], 10).unwrap();
-    let out = Shared::default();
-    let mut d = Detector::new(rule_set(FLOOD), Box::new(out.clone()))
-        .with_metrics(metrics.detection.clone());
+fn reload_that_removes_a_rule_resolves_its_alerts_and_retires_its_instance() {
+    let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
-    let firing = "netwarden_alerts_firing{rule=\"udp_flood\",severity=\"critical\"}";
-    assert!(metrics.render().contains(&format!("{firing} 1")));
+    let (old, _) = d.instances().next().unwrap();
+    assert_eq!(d.out.rules[0].firing, 1);
     let other = FLOOD.replace("udp_flood", "other_flood");
     d.reload(rule_set(&other), secs(4.5));
     let alerts = emitted(&out);
@@ -619,18 +636,32 @@ fn reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
         (alerts[1].rule.as_str(), alerts[1].state, alerts[1].time),
         ("udp_flood", AlertState::Resolved, 4.5)
     );
-    assert!(
-        metrics.render().contains(&format!("{firing} 0")),
-        "{}",
-        metrics.render()
-    );
-    // The added rule has handles of its own.
+    assert_eq!(d.out.retired, [old]);
+    // The added rule is an instance of its own.
+    let (new, _) = d.instances().next().unwrap();
+    assert_ne!(new, old);
     flood(&mut d, 4, 8, 200);
-    assert!(
-        metrics
-            .render()
-            .contains("netwarden_alerts_firing{rule=\"other_flood\",severity=\"critical\"} 1")
+    assert_eq!(d.out.rules[0].instance, new);
+    assert_eq!(d.out.rules[0].firing, 1);
+}
+
+#[test]
+fn evaluations_report_each_rules_figures_in_rule_order() {
+    let two = format!("{FLOOD}\n{}", FLOOD.replace("udp_flood", "second"));
+    let (mut d, _) = detector(&two);
+    flood(&mut d, 0, 4, 200);
+    let firing: Vec<usize> = d.out.rules.iter().map(|f| f.firing).collect();
+    assert_eq!(firing, [1, 1]);
+    let instances: Vec<RuleInstance> = d.instances().map(|(i, _)| i).collect();
+    let reported: Vec<RuleInstance> = d.out.rules.iter().map(|f| f.instance).collect();
+    assert_eq!(reported, instances);
+    // A changed threshold keeps the instance (and so the rule's metric series).
+    d.reload(
+        rule_set(&two.replace("threshold = 100", "threshold = 150")),
+        secs(4.0),
     );
+    assert!(d.out.retired.is_empty());
+    assert_eq!(d.instances().map(|(i, _)| i).collect::<Vec<_>>(), instances);
 }
 
 #[test]
@@ -701,7 +732,7 @@ fn reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
 fn tick_applies_the_newest_rule_set_from_the_updates_channel() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
-    let mut d = Detector::new(rule_set(FLOOD), Box::new(out)).with_updates(rx);
+    let mut d = Run::new(Detector::new(rule_set(FLOOD)).with_updates(rx), &out);
     let first = rule_set(&FLOOD.replace("threshold = 100", "threshold = 1000"));
     let second = rule_set(&FLOOD.replace("threshold = 100", "threshold = 50"));
     tx.send(first).unwrap();
@@ -835,7 +866,7 @@ fn reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
 fn a_detector_without_rules_is_idle_until_a_reload_brings_some() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
-    let mut d = Detector::new(rule_set(""), Box::new(out.clone())).with_updates(rx);
+    let mut d = Run::new(Detector::new(rule_set("")).with_updates(rx), &out);
     assert!(!d.has_rules(), "the pipeline builds no packet views for it");
     // While idle the pipeline only ticks it: no packet is observed.
     for s in 1..=5 {

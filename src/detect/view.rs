@@ -131,3 +131,37 @@ impl<'a> PacketView<'a> {
         }
     }
 }
+
+#[cfg(test)]
+impl PacketView<'static> {
+    /// A 100-byte UDP packet from `src` (port 4000) to `dst` (port 53, in protected
+    /// network 0), inbound, opening a flow.
+    pub(crate) fn test_udp(ts: Timestamp, src: IpAddr, dst: IpAddr) -> PacketView<'static> {
+        PacketView {
+            ts,
+            src,
+            dst,
+            wire_len: 100,
+            protocol: crate::decode::ip_protocol::UDP,
+            src_port: 4000,
+            dst_port: 53,
+            tcp_flags: None,
+            is_fragment: false,
+            direction: Direction::Inbound,
+            placement: Placement {
+                src: None,
+                dst: Some(0),
+            },
+            flow: Some(FlowUpdate {
+                created: true,
+                state: crate::flow::TcpState::None,
+                previous_state: crate::flow::TcpState::None,
+                packets_in_flow: 1,
+                is_initiator_side: true,
+                is_first_reply: false,
+            }),
+            probe: None,
+            dns: None,
+        }
+    }
+}

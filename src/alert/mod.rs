@@ -6,13 +6,17 @@
 //! Detection (`crate::detect`) produces alerts from rules and packet-clock windows; sinks
 //! deliver them off the hot path.
 //!
-//! Does not own: deciding when an alert fires (that is `detect`). Delivery is [`sinks`].
+//! The pending → firing → resolved state machine that detection rules and self-alerts
+//! share is [`lifecycle`]; delivery is [`sinks`].
+//!
+//! Does not own: judging when a condition holds (that is `detect` and `health`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod lifecycle;
 pub mod sinks;
 
 pub use crate::vocabulary::{AlertKind, AlertState, Severity};

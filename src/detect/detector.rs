@@ -17,8 +17,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use super::evaluation::{Evaluation, RuleFigures, RuleInstance};
-use super::lifecycle::Lifecycle;
-use super::rule::Rule;
+use super::rule::{Rule, RuleLifecycle, new_lifecycle};
 use super::rule_set::RuleSet;
 use super::rules::{self, RuleState};
 use super::scope::Scope;
@@ -32,7 +31,7 @@ pub const CAPTURE_GAP: Duration = Duration::from_secs(60);
 pub(super) struct Running {
     pub(super) rule: Rule,
     pub(super) state: RuleState,
-    pub(super) lifecycle: Lifecycle,
+    pub(super) lifecycle: RuleLifecycle,
     pub(super) window_start: Option<Timestamp>,
     pub(super) hold_until: Timestamp,
     /// Which running rule this is, for the figures it reports.
@@ -51,7 +50,7 @@ impl Running {
         let mut r = Running {
             state: RuleState::new(rule),
             rule: rule.clone(),
-            lifecycle: Lifecycle::default(),
+            lifecycle: new_lifecycle(),
             window_start: None,
             hold_until: Timestamp::ZERO,
             instance,
@@ -177,10 +176,15 @@ impl Detector {
             let elapsed = now.saturating_since(start);
             let lifecycle = &mut r.lifecycle;
             lifecycle.begin();
-            r.state
-                .evaluate(&r.rule, elapsed, &mut |f| lifecycle.hold(now, f));
+            r.state.evaluate(&r.rule, elapsed, &mut |f| {
+                let (key, value, peak) = f.into_parts();
+                lifecycle.hold(now, key, value, peak);
+            });
             let held = now < r.hold_until;
-            let outcome = lifecycle.end(now, &r.rule, held, &mut |a| alerts.push(a));
+            let rule = &r.rule;
+            let outcome = lifecycle.end(now, rule.timing(), held, &mut |mut t| {
+                alerts.extend(rule.alert(&mut t));
+            });
             if elapsed >= r.rule.window && !last {
                 r.state.roll(elapsed, r.rule.window);
                 r.window_start = Some(now);

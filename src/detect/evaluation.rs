@@ -7,7 +7,7 @@
 //! counts nothing itself: whoever drives a detector delivers the transitions and turns
 //! the figures into metrics (`crate::pipeline`).
 //!
-//! Does not own: making the transitions (`super::lifecycle`) or the metrics.
+//! Does not own: making the transitions (`crate::alert::lifecycle`) or the metrics.
 
 use std::time::Duration;
 

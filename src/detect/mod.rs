@@ -13,7 +13,8 @@
 //!   deliver and count;
 //! - `rules/`: the rule families (what each kind counts per key); [`sketch`]: bounded
 //!   per-key tables, `HyperLogLog` and top-K; [`addr_set`]: the blocklist's address
-//!   ranges; [`lifecycle`]: the pending → firing → resolved state machine.
+//!   ranges. The pending → firing → resolved state machine is `crate::alert::lifecycle`,
+//!   shared with the self-alerts.
 //!
 //! Does not own: decoding, flows (the pipeline passes their outcome in the view),
 //! delivering alerts or counting metrics: detection returns what happened in an
@@ -43,7 +44,6 @@
 pub mod addr_set;
 mod detector;
 mod evaluation;
-pub mod lifecycle;
 mod probe;
 mod reload;
 mod rule;

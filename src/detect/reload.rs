@@ -111,8 +111,8 @@ impl Detector {
 
 /// Ends a rule that a reload removed: its firing alerts resolve at `now`.
 fn retire(mut gone: Running, now: Timestamp, out: &mut Evaluation) {
-    let alerts = &mut out.alerts;
+    let (alerts, rule) = (&mut out.alerts, &gone.rule);
     gone.lifecycle
-        .resolve_all(now, &gone.rule, &mut |a| alerts.push(a));
+        .resolve_all(now, &mut |mut t| alerts.extend(rule.alert(&mut t)));
     out.retired.push(gone.instance);
 }

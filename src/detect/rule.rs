@@ -7,7 +7,7 @@
 //! ([`Rule::alert`]).
 //!
 //! Does not own: a rule's accumulators (`super::rules`) or when a finding becomes a
-//! transition (`super::lifecycle`).
+//! transition (`crate::alert::lifecycle`, here [`RuleLifecycle`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,6 +20,7 @@ use super::addr_set::AddrSet;
 use super::rules;
 use super::scope::Scope;
 use super::template::render;
+use crate::alert::lifecycle::{ClearFrom, Lifecycle, MAX_ALERTS_PER_RULE, Timing, Transition};
 use crate::alert::{Alert, AlertKind, AlertState, Contributor, Severity};
 use crate::config::{
     ConfigError, RuleConfig, RuleKind, RuleParams, RuleScope, VolumeKey, VolumeProtocol,
@@ -49,6 +50,35 @@ pub struct Finding {
     pub contributors: Vec<Contributor>,
     /// A port the alert concerns, if one dominates.
     pub port: Option<u16>,
+}
+
+/// What an alert keeps of the finding with its peak value.
+#[derive(Debug)]
+pub(super) struct Peak {
+    /// Top contributors, heaviest first.
+    pub(super) contributors: Vec<Contributor>,
+    /// A port the alert concerns, if one dominates.
+    pub(super) port: Option<u16>,
+}
+
+/// The alerts of one rule in one worker, on the packet clock.
+pub(super) type RuleLifecycle = Lifecycle<AlertKey, Timestamp, Peak>;
+
+/// A rule's lifecycle with no alerts yet: the resolve delay counts from the last
+/// evaluation in which the condition held.
+pub(super) fn new_lifecycle() -> RuleLifecycle {
+    Lifecycle::new(MAX_ALERTS_PER_RULE, ClearFrom::LastHeld)
+}
+
+impl Finding {
+    /// The key, value and peak payload a lifecycle holds.
+    pub(super) fn into_parts(self) -> (AlertKey, f64, Peak) {
+        let peak = Peak {
+            contributors: self.contributors,
+            port: self.port,
+        };
+        (self.key, self.value, peak)
+    }
 }
 
 /// One rule, ready to run.
@@ -175,34 +205,41 @@ impl Rule {
         })
     }
 
-    /// The alert record of a transition of `key`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn alert(
-        &self,
-        key: &AlertKey,
-        state: AlertState,
-        now: Timestamp,
-        since: Timestamp,
-        last_seen: Timestamp,
-        value: f64,
-        contributors: Vec<Contributor>,
-        port: Option<u16>,
-    ) -> Alert {
+    /// The rule's `for` and resolve delay.
+    pub(super) fn timing(&self) -> Timing {
+        Timing {
+            for_: self.for_,
+            resolve_delay: self.resolve_delay,
+        }
+    }
+
+    /// The alert record of transition `t`, or none for a shadow rule (whose transitions
+    /// are counted, not sent). A resolved alert's contributors are taken, not copied:
+    /// the lifecycle forgets it next.
+    pub(super) fn alert(&self, t: &mut Transition<'_, AlertKey, Timestamp, Peak>) -> Option<Alert> {
+        if self.shadow {
+            return None;
+        }
+        let contributors = match t.state {
+            AlertState::Firing => t.peak.contributors.clone(),
+            AlertState::Resolved => std::mem::take(&mut t.peak.contributors),
+        };
+        let key = t.key;
         let mut alert = Alert {
             rule: self.name.clone(),
             kind: AlertKind::Rule(self.kind),
             severity: self.severity,
-            state,
-            time: now.as_secs_f64(),
-            started: since.as_secs_f64(),
-            last_seen: last_seen.as_secs_f64(),
-            value,
+            state: t.state,
+            time: t.now.as_secs_f64(),
+            started: t.since.as_secs_f64(),
+            last_seen: t.last_seen.as_secs_f64(),
+            value: t.value,
             threshold: self.threshold,
             src: key.src,
             dst: key.dst,
             network: self.network(key),
             protocol: self.protocol.map(str::to_owned),
-            port,
+            port: t.peak.port,
             contributors,
             labels: self.labels.clone(),
             annotations: BTreeMap::new(),
@@ -212,6 +249,6 @@ impl Rule {
             .iter()
             .map(|(k, t)| (k.clone(), render(t, &alert)))
             .collect();
-        alert
+        Some(alert)
     }
 }

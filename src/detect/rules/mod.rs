@@ -4,7 +4,8 @@
 //! and helpers the families share. Each family's file documents its key, its value and
 //! its guards.
 //!
-//! Does not own: the lifecycle of alerts (`super::lifecycle`) or windows (`super`).
+//! Does not own: the lifecycle of alerts (`crate::alert::lifecycle`) or windows
+//! (`super::detector`).
 
 mod baseline;
 mod blocklist;

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -129,5 +130,15 @@ pub trait AlertOutput: Send {
 impl AlertOutput for Vec<Alert> {
     fn emit(&mut self, alert: Alert) {
         self.push(alert);
+    }
+}
+
+/// A list shared with whoever reads it afterwards (replay collects its alerts so). The
+/// lock is taken once per transition, never per packet.
+impl AlertOutput for Arc<Mutex<Vec<Alert>>> {
+    fn emit(&mut self, alert: Alert) {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(alert);
     }
 }

@@ -15,7 +15,6 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Shared, init_logging, load_config};
-use crate::alert::{Alert, AlertOutput};
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};
@@ -55,19 +54,6 @@ pub struct ReplaySummary {
     pub files: Vec<FileSummary>,
     /// Alert transitions raised during the replay.
     pub alerts: Vec<serde_json::Value>,
-}
-
-/// Collects a replay's alert transitions (the lock is taken once per transition, never
-/// per packet).
-struct Collect(Arc<Mutex<Vec<Alert>>>);
-
-impl AlertOutput for Collect {
-    fn emit(&mut self, alert: Alert) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(alert);
-    }
 }
 
 /// One file's outcome.
@@ -121,7 +107,7 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
     pipeline.set_detector(
         Detection::new(
             Detector::new(Arc::clone(&rules)),
-            Box::new(Collect(Arc::clone(&collected))),
+            Box::new(Arc::clone(&collected)),
         )
         .with_metrics(detection),
     );

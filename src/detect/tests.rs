@@ -15,14 +15,8 @@ use crate::networks::{Direction, Placement};
 use crate::timestamp::Timestamp;
 use crate::vocabulary::RuleKind;
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<Alert>>>);
-
-impl AlertOutput for Shared {
-    fn emit(&mut self, alert: Alert) {
-        self.0.lock().unwrap().push(alert);
-    }
-}
+/// Where a test's transitions go.
+type Shared = Arc<Mutex<Vec<Alert>>>;
 
 /// A validated config of `rules` (a rules file's text) with two protected networks,
 /// `lan` (10.0.0.0/16) and `dmz` (10.9.0.0/16).
@@ -59,7 +53,7 @@ impl Run {
         Run {
             d,
             out: Evaluation::default(),
-            alerts: alerts.clone(),
+            alerts: Arc::clone(alerts),
         }
     }
 
@@ -139,9 +133,9 @@ fn flood(d: &mut Run, from: u32, to: u32, pps: u32) {
 fn an_alert_fires_only_after_for_and_once_per_key() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 2, 200);
-    assert!(out.0.lock().unwrap().is_empty(), "pending during `for`");
+    assert!(out.lock().unwrap().is_empty(), "pending during `for`");
     flood(&mut d, 2, 6, 200);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
     assert_eq!(a.state, AlertState::Firing);
@@ -164,9 +158,9 @@ fn a_flapping_attack_is_one_alert_and_resolves_after_the_delay() {
     // Quiet for 3 s (less than the 5 s resolve delay), then back: the same alert.
     flood(&mut d, 4, 7, 10);
     flood(&mut d, 7, 9, 200);
-    assert_eq!(out.0.lock().unwrap().len(), 1);
+    assert_eq!(out.lock().unwrap().len(), 1);
     flood(&mut d, 9, 20, 10);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 2, "{alerts:?}");
     assert_eq!(alerts[1].state, AlertState::Resolved);
     assert!((alerts[1].time - alerts[1].last_seen - 5.0).abs() <= 1.0 + 1e-6);
@@ -176,7 +170,7 @@ fn a_flapping_attack_is_one_alert_and_resolves_after_the_delay() {
 fn shadow_rules_count_but_send_nothing() {
     let (mut d, out) = detector(&FLOOD.replace("\"for\" = \"2s\"", "shadow = true"));
     flood(&mut d, 0, 3, 200);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     assert_eq!(d.running[0].lifecycle.firing(), 1, "evaluated all the same");
 }
 
@@ -184,9 +178,9 @@ fn shadow_rules_count_but_send_nothing() {
 fn warm_up_holds_alerts_after_start_and_after_a_capture_gap() {
     let (mut d, out) = detector(&FLOOD.replace("\"for\" = \"2s\"", "warmup = \"3s\""));
     flood(&mut d, 0, 2, 200);
-    assert!(out.0.lock().unwrap().is_empty(), "held during warm-up");
+    assert!(out.lock().unwrap().is_empty(), "held during warm-up");
     flood(&mut d, 2, 4, 200);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert!(
         (alerts[0].time - 3.0).abs() < 1e-6,
@@ -203,7 +197,7 @@ fn warm_up_holds_alerts_after_start_and_after_a_capture_gap() {
         }
         d.tick(secs(f64::from(s + 1)));
     }
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert!(
         alerts
             .iter()
@@ -228,7 +222,7 @@ threshold = 50
     let (mut d, out) = detector(rules);
     flood(&mut d, 0, 2, 200);
     assert!(
-        out.0.lock().unwrap().is_empty(),
+        out.lock().unwrap().is_empty(),
         "10.0.0.1 is not in the group"
     );
     for i in 0..200 {
@@ -239,7 +233,7 @@ threshold = 50
         ));
     }
     d.tick(secs(4.0));
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].network.as_deref(), Some("dmz"));
 }
@@ -275,7 +269,7 @@ max_keys = 64
         assert!(r.state.keys() <= 64);
     }
     d.tick(secs(1.0));
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].rule, "flood");
 }
@@ -327,12 +321,12 @@ min_windows = 5
     for s in 0..10 {
         flood(&mut d, s, s + 1, 100 + 2 * s);
     }
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     // 140/s is above the learned bound but below the 150 floor: still quiet.
     flood(&mut d, 10, 11, 140);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     flood(&mut d, 11, 12, 400);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].kind, AlertKind::Rule(RuleKind::Baseline));
     assert!((alerts[0].value - 400.0).abs() < 1e-6);
@@ -351,12 +345,12 @@ min_windows = 5
     let (mut d, out) = detector(rules);
     flood(&mut d, 0, 3, 100);
     flood(&mut d, 3, 4, 5000);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
 }
 
 /// Every alert emitted so far.
 fn emitted(out: &Shared) -> Vec<Alert> {
-    out.0.lock().unwrap().clone()
+    out.lock().unwrap().clone()
 }
 
 /// A rules file with one blocklist rule reading `file` (absolute) plus inline entries.

@@ -135,15 +135,6 @@ mod tests {
     use crate::detect::RuleSet;
     use crate::telemetry::Metrics;
 
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<Alert>>>);
-
-    impl AlertOutput for Shared {
-        fn emit(&mut self, alert: Alert) {
-            self.0.lock().unwrap().push(alert);
-        }
-    }
-
     fn rules(name: &str) -> Arc<RuleSet> {
         let text = format!(
             "[[networks]]\nname = \"lan\"\ncidrs = [\"10.0.0.0/16\"]\n\
@@ -170,7 +161,7 @@ mod tests {
     fn transitions_reach_the_output_and_a_replaced_rule_gives_its_gauge_back() {
         let metrics = Metrics::new(&[], 10).unwrap();
         let (tx, updates) = std::sync::mpsc::channel();
-        let out = Shared::default();
+        let out = Arc::new(Mutex::new(Vec::<Alert>::new()));
         let detector = Detector::new(rules("udp_flood")).with_updates(updates);
         let mut d =
             Detection::new(detector, Box::new(out.clone())).with_metrics(metrics.detection.clone());
@@ -189,7 +180,7 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains(&firing("udp_flood", 0)), "{text}");
         assert!(text.contains(&firing("other_flood", 1)), "{text}");
-        let states: Vec<(String, AlertState)> = (out.0.lock().unwrap().iter())
+        let states: Vec<(String, AlertState)> = (out.lock().unwrap().iter())
             .map(|a| (a.rule.clone(), a.state))
             .collect();
         assert_eq!(

@@ -13,6 +13,7 @@
 //! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
 //! telemetry/ Prometheus registry and metric definitions, top-talker sketch
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
+//! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
@@ -21,7 +22,8 @@
 //! space_saving  the space-saving top-K shared by detection and telemetry
 //! ```
 //!
-//! Leaves: `config`, `timestamp`, `decode`, `rng` depend on nothing else in the crate.
+//! Leaves: `vocabulary`, `timestamp`, `decode`, `rng` depend on nothing else in the crate;
+//! `config` depends only on `vocabulary`.
 //!
 //! The traffic generator used by tests and benches is a crate of its own,
 //! `crates/synth` (`netwarden-synth`, binary `netwarden-pcapgen`); the daemon does not link it.
@@ -43,3 +45,4 @@ pub mod rng;
 pub mod space_saving;
 pub mod telemetry;
 pub mod timestamp;
+pub mod vocabulary;

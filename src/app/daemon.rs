@@ -44,7 +44,7 @@ use crate::config::Config;
 use crate::detect::{Detector, RuleSet};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
-use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::pipeline::{Detection, Pipeline, PipelineOptions};
 use crate::telemetry::WorkerMetrics;
 
 /// The HTTP endpoint on its own thread. Dropping it stops the server and joins the thread.
@@ -299,8 +299,7 @@ fn spawn_workers(
         let name = plan.thread_name.clone();
         let (updates_tx, updates) = std::sync::mpsc::channel();
         rule_updates.push(updates_tx);
-        let detector =
-            worker_detector(rules, shared, alerts.handle().alert_output()).with_updates(updates);
+        let detector = worker_detector(rules, updates, shared, alerts.handle().alert_output());
         let shutdown = Arc::clone(shutdown);
         let failed = failed.clone();
         let handle = std::thread::Builder::new()
@@ -318,14 +317,16 @@ fn spawn_workers(
     Ok((workers, rule_updates))
 }
 
-/// One worker's detector: the shared rules, this worker's per-rule metric handles, and
-/// the alert router as where its transitions go.
+/// One worker's detector: the shared rules (new ones arrive on `updates`), this worker's
+/// per-rule metric handles, and the alert router as where its transitions go.
 fn worker_detector(
     rules: &Arc<RuleSet>,
+    updates: std::sync::mpsc::Receiver<Arc<RuleSet>>,
     shared: &Shared,
     alerts: Box<dyn AlertOutput>,
-) -> Detector {
-    Detector::new(Arc::clone(rules), alerts).with_metrics(shared.metrics.detection.clone())
+) -> Detection {
+    let detector = Detector::new(Arc::clone(rules)).with_updates(updates);
+    Detection::new(detector, alerts).with_metrics(shared.metrics.detection.clone())
 }
 
 /// Resolves on SIGINT or SIGTERM with the signal's name.
@@ -343,7 +344,7 @@ async fn shutdown_signal() -> &'static str {
 /// Drives one worker until shutdown, then drains its flows.
 fn run_worker(
     plan: WorkerPlan,
-    detector: Detector,
+    detector: Detection,
     shutdown: &AtomicBool,
 ) -> Result<(), CaptureError> {
     let WorkerPlan {

@@ -15,13 +15,12 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Shared, init_logging, load_config};
-use crate::alert::{Alert, AlertOutput};
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};
 use crate::flow::EndReason;
 use crate::pipeline::worker::{Drive, drive};
-use crate::pipeline::{Pipeline, Totals};
+use crate::pipeline::{Detection, Pipeline, Totals};
 use crate::telemetry::{Protocol, WorkerMetrics};
 use crate::timestamp::Timestamp;
 
@@ -55,19 +54,6 @@ pub struct ReplaySummary {
     pub files: Vec<FileSummary>,
     /// Alert transitions raised during the replay.
     pub alerts: Vec<serde_json::Value>,
-}
-
-/// Collects a replay's alert transitions (the lock is taken once per transition, never
-/// per packet).
-struct Collect(Arc<Mutex<Vec<Alert>>>);
-
-impl AlertOutput for Collect {
-    fn emit(&mut self, alert: Alert) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(alert);
-    }
 }
 
 /// One file's outcome.
@@ -119,9 +105,9 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
     let collected = Arc::new(Mutex::new(Vec::new()));
     let detection = shared.metrics.detection.clone();
     pipeline.set_detector(
-        Detector::new(
-            Arc::clone(&rules),
-            Box::new(Collect(Arc::clone(&collected))),
+        Detection::new(
+            Detector::new(Arc::clone(&rules)),
+            Box::new(Arc::clone(&collected)),
         )
         .with_metrics(detection),
     );

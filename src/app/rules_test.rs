@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::alert::{Alert, AlertState, Severity};
+use crate::alert::{Alert, AlertKind, AlertState, Severity};
 use crate::cli::{ConfigArg, Overrides, ReplayArgs, RulesTestArgs};
 use crate::config::HumanDuration;
 
@@ -76,7 +76,7 @@ struct Case {
 #[serde(deny_unknown_fields)]
 struct Matcher {
     rule: Option<String>,
-    kind: Option<String>,
+    kind: Option<AlertKind>,
     src: Option<String>,
     dst: Option<String>,
     severity: Option<Severity>,
@@ -99,7 +99,7 @@ impl Matcher {
                 .is_none_or(|w| got.is_some_and(|g| g.to_string() == *w))
         };
         self.rule.as_ref().is_none_or(|r| *r == a.rule)
-            && self.kind.as_ref().is_none_or(|k| *k == a.kind)
+            && self.kind.is_none_or(|k| k == a.kind)
             && self.severity.is_none_or(|s| s == a.severity)
             && addr(&self.src, a.src)
             && addr(&self.dst, a.dst)
@@ -111,7 +111,7 @@ impl std::fmt::Display for Matcher {
         let mut parts = Vec::new();
         let fields = [
             ("rule", self.rule.clone()),
-            ("kind", self.kind.clone()),
+            ("kind", self.kind.map(|k| k.as_str().to_owned())),
             ("src", self.src.clone()),
             ("dst", self.dst.clone()),
             ("severity", self.severity.map(|s| s.as_str().to_owned())),

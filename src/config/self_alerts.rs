@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::HumanDuration;
-use crate::alert::Severity;
+use crate::vocabulary::Severity;
 
 /// Bounds on the section's values, whatever the config says.
 pub(crate) mod limits {

@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(alerts[0].labels["instance"], "gw1");
         assert_eq!(alerts[0].labels["component"], "netwarden");
         assert_eq!(alerts[0].labels["worker"], "pcap-0");
-        assert_eq!(alerts[0].kind, "self");
+        assert_eq!(alerts[0].kind.as_str(), "self");
         assert_eq!(gauge(&metrics, rule, "warning"), Some(1));
         out.take();
         for s in 3..6 {

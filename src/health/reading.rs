@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, RuleKind};
+use crate::config::Config;
 use crate::telemetry::{HealthSeries, Metrics};
 
 /// Frames delivered by one capture source, and frames the kernel dropped before it.
@@ -70,11 +70,11 @@ impl BlocklistFile {
         config
             .rules
             .iter()
-            .filter(|r| r.kind == RuleKind::Blocklist)
-            .filter_map(|r| r.max_age.map(|max_age| (r, max_age.0)))
-            .flat_map(|(r, max_age)| {
-                r.files.iter().map(move |path| BlocklistFile {
-                    rule: r.name.clone(),
+            .filter_map(|r| Some((&r.common.name, r.blocklist()?)))
+            .filter_map(|(r, b)| b.max_age.map(|max_age| (r, b, max_age.0)))
+            .flat_map(|(r, b, max_age)| {
+                b.files.iter().map(move |path| BlocklistFile {
+                    rule: r.clone(),
                     path: path.clone(),
                     max_age,
                 })

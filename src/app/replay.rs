@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Shared, init_logging, load_config};
+use crate::alert::Alert;
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};

@@ -2,13 +2,14 @@
 //!
 //! Owns [`Frame`] (one captured frame: packet-clock timestamp, link type, borrowed bytes),
 //! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`]. Backends:
-//! [`afpacket`] (pnet's AF_PACKET channel with PACKET_FANOUT) and [`pcap_file`] (pcap and
+//! [`afpacket`] (an AF_PACKET TPACKET_V3 ring, [`ring`], with PACKET_FANOUT) and [`pcap_file`] (pcap and
 //! pcapng through the `pcap-parser` crate).
 //!
 //! Does not own: decoding (frames are handed on untouched) or counting.
 
 pub mod afpacket;
 pub mod pcap_file;
+pub mod ring;
 
 use std::path::PathBuf;
 
@@ -44,8 +45,10 @@ pub enum Next<'a> {
 pub struct KernelStats {
     /// Frames the kernel queued to this socket.
     pub received: u64,
-    /// Frames the kernel dropped because the socket buffer was full.
+    /// Frames the kernel dropped because the receive ring was full.
     pub dropped: u64,
+    /// Times the ring filled up and the kernel froze the queue.
+    pub freezes: u64,
 }
 
 /// A stream of captured frames.
@@ -58,6 +61,12 @@ pub trait Source: Send {
 
     /// Kernel drop statistics since the last call; `None` for sources without them.
     fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+
+    /// Whether the source captures now (a live interface exists and its link is up);
+    /// `None` for sources without the notion.
+    fn is_up(&self) -> Option<bool> {
         None
     }
 

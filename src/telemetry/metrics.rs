@@ -77,6 +77,8 @@ pub struct Metrics {
     capture_received_packets: IntCounterVec,
     capture_received_bytes: IntCounterVec,
     capture_dropped: IntCounterVec,
+    capture_freezes: IntCounterVec,
+    capture_up: IntGaugeVec,
     decode_errors: IntCounterVec,
     tcp_flags: IntCounterVec,
     network_packets: IntCounterVec,
@@ -165,8 +167,20 @@ impl Metrics {
             capture_dropped: counter_vec(
                 &r,
                 "netwarden_capture_dropped_packets_total",
-                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
+                "Frames lost before netwarden saw them (reason=kernel: capture ring full, from PACKET_STATISTICS).",
                 &["interface", "reason"],
+            )?,
+            capture_freezes: counter_vec(
+                &r,
+                "netwarden_capture_ring_freezes_total",
+                "Times a capture ring filled up and the kernel froze its queue (PACKET_STATISTICS).",
+                &["interface"],
+            )?,
+            capture_up: gauge_vec(
+                &r,
+                "netwarden_capture_up",
+                "1 while the capture socket of a worker is attached to its interface and the link is up.",
+                &["interface", "worker"],
             )?,
             decode_errors: counter_vec(
                 &r,
@@ -315,6 +329,7 @@ impl Metrics {
             kernel_dropped: self
                 .capture_dropped
                 .with_label_values(&[interface, "kernel"]),
+            ring_freezes: self.capture_freezes.with_label_values(&[interface]),
         }
     }
 
@@ -367,6 +382,7 @@ impl Metrics {
             busy_seconds: self.worker_busy.with_label_values(&[worker]),
             batch_seconds: self.worker_batch.with_label_values(&[worker]),
             heartbeat: self.worker_heartbeat.with_label_values(&[worker]),
+            capture_up: self.capture_up.with_label_values(&[interface, worker]),
         }
     }
 }
@@ -380,6 +396,8 @@ pub struct InterfaceMetrics {
     pub received_bytes: IntCounter,
     /// Kernel drops.
     pub kernel_dropped: IntCounter,
+    /// Ring freezes (PACKET_STATISTICS).
+    pub ring_freezes: IntCounter,
 }
 
 /// The series one worker updates, resolved once.
@@ -417,6 +435,8 @@ pub struct WorkerMetrics {
     pub batch_seconds: Histogram,
     /// Liveness.
     pub heartbeat: IntGauge,
+    /// Whether its capture source captures (1) or waits for its interface (0).
+    pub capture_up: IntGauge,
 }
 
 /// Histogram buckets for one alert delivery request: 1 ms to ~30 s.

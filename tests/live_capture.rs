@@ -45,20 +45,8 @@ fn exchange_traffic(topo: &Topology) {
             .spawn()
             .unwrap()
     };
-    let mut x = send(
-        topo.x(),
-        "10.77.0.1",
-        "10.77.0.2",
-        20_000,
-        30_000,
-    );
-    let mut y = send(
-        topo.y(),
-        "10.77.0.2",
-        "10.77.0.1",
-        30_000,
-        20_000,
-    );
+    let mut x = send(topo.x(), "10.77.0.1", "10.77.0.2", 20_000, 30_000);
+    let mut y = send(topo.y(), "10.77.0.2", "10.77.0.1", 30_000, 20_000);
     assert!(
         x.wait().unwrap().success() && y.wait().unwrap().success(),
         "senders failed"

@@ -252,7 +252,7 @@ impl RxRing {
         if options.promiscuous {
             let mreq = libc::packet_mreq {
                 mr_ifindex: index,
-                mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
+                mr_type: libc::c_ushort::try_from(libc::PACKET_MR_PROMISC).unwrap_or(1),
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
@@ -389,6 +389,9 @@ impl RxRing {
     }
 
     /// The status word of block `index`, shared with the kernel.
+    // Blocks are page aligned and frame offsets checked to be 8-aligned (see the SAFETY
+    // comments), so the byte pointer is aligned for the header type it is cast to.
+    #[allow(clippy::cast_ptr_alignment)]
     fn block_status(&self, index: usize) -> &AtomicU32 {
         let header = self.block_ptr(index).cast::<libc::tpacket_block_desc>();
         // SAFETY: a block starts with a `tpacket_block_desc` (page aligned, so aligned for
@@ -402,6 +405,9 @@ impl RxRing {
     }
 
     /// The walk over block `index` if the kernel has retired it to user space.
+    // Blocks are page aligned and frame offsets checked to be 8-aligned (see the SAFETY
+    // comments), so the byte pointer is aligned for the header type it is cast to.
+    #[allow(clippy::cast_ptr_alignment)]
     fn retired(&self, index: usize) -> Option<Walk> {
         // Acquire: the frames the kernel wrote before setting the status are visible.
         if self.block_status(index).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
@@ -422,9 +428,14 @@ impl RxRing {
 
     /// The frame header at `offset` of the current block, and the offset of the next
     /// frame (none for the last), if the header lies inside the block.
+    // Blocks are page aligned and frame offsets checked to be 8-aligned (see the SAFETY
+    // comments), so the byte pointer is aligned for the header type it is cast to.
+    #[allow(clippy::cast_ptr_alignment)]
     fn frame_header(&self, offset: usize) -> Option<(libc::tpacket3_hdr, Option<usize>)> {
         let end = offset.checked_add(FRAME_HEADER_BYTES)?;
-        if offset < BLOCK_HEADER_BYTES || end > self.shape.block_bytes || offset % FRAME_ALIGN != 0
+        if offset < BLOCK_HEADER_BYTES
+            || end > self.shape.block_bytes
+            || !offset.is_multiple_of(FRAME_ALIGN)
         {
             return None;
         }
@@ -628,8 +639,8 @@ fn map_ring(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
 fn bind(fd: &OwnedFd, index: libc::c_int) -> io::Result<()> {
     // SAFETY: `sockaddr_ll` is plain old data; all zeroes is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as libc::c_ushort;
-    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    addr.sll_family = libc::c_ushort::try_from(libc::AF_PACKET).unwrap_or(17);
+    addr.sll_protocol = u16::try_from(libc::ETH_P_ALL).unwrap_or(3).to_be();
     addr.sll_ifindex = index;
     // SAFETY: `addr` is a live `sockaddr_ll` and the length is its exact size.
     let rc = unsafe {

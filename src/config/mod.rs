@@ -172,7 +172,7 @@ pub struct CaptureConfig {
     /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole. Longer
     /// frames are cut; byte counters still count their length on the wire.
     pub snap_length_bytes: usize,
-    /// Bytes per block of each capture socket's receive ring (TPACKET_V3): a power of two,
+    /// Bytes per block of each capture socket's receive ring (`TPACKET_V3`): a power of two,
     /// at least the snap length plus 4 KiB.
     pub ring_block_bytes: usize,
     /// Blocks per ring. The ring (`ring_block_bytes × ring_blocks` per worker) absorbs a

@@ -85,7 +85,7 @@ impl Topology {
     /// port would carry them. The receiving end's kernel strips the tag into the frame's
     /// metadata, as NICs with VLAN offload do.
     pub fn send_vlan_udp(&self, vid: u16, count: u32, payload: usize) {
-        let script = r#"
+        let script = r"
 import socket, struct, sys
 ifname, vid, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -102,7 +102,7 @@ ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
 frame = b'\xff' * 6 + src + struct.pack('!HHH', 0x8100, vid, 0x0800) + ip + udp
 for _ in range(count):
     s.send(frame)
-"#;
+";
         let status = Command::new("ip")
             .args(["netns", "exec", &self.x(), "python3", "-c", script])
             .arg(format!("nx{}", self.id))

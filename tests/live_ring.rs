@@ -276,17 +276,16 @@ fn capture_resumes_when_a_link_comes_back_up() {
         daemon.metrics()
     );
     // The bridge port forwards again once it is back in the forwarding state.
-    wait_for(20, || {
+    let counted = wait_for(20, || {
         topo.send_udp("10.77.0.2", 1, 10);
         let body = daemon.metrics();
         (daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]) > 0).then_some(())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "nothing counted after the link came back: {}",
-            daemon.metrics()
-        )
     });
+    assert!(
+        counted.is_some(),
+        "nothing counted after the link came back: {}",
+        daemon.metrics()
+    );
     daemon.stop();
 }
 
@@ -320,12 +319,16 @@ fn a_deleted_and_recreated_interface_is_captured_again() {
         "recreation not seen: {}",
         daemon.metrics()
     );
-    wait_for(20, || {
+    let counted = wait_for(20, || {
         topo.send_udp("10.77.0.2", 1, 10);
         let body = daemon.metrics();
         (daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]) > 0).then_some(())
-    })
-    .unwrap_or_else(|| panic!("nothing counted on the new interface: {}", daemon.metrics()));
+    });
+    assert!(
+        counted.is_some(),
+        "nothing counted on the new interface: {}",
+        daemon.metrics()
+    );
     daemon.stop();
 }
 

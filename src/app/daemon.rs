@@ -38,9 +38,10 @@ use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
+use crate::capture::ring::{self, RingShape};
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
-use crate::config::Config;
+use crate::config::{CaptureConfig, Config, FanoutMode};
 use crate::detect::{Detector, RuleSet};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
@@ -415,6 +416,27 @@ fn file_worker(
     })
 }
 
+/// How a worker's socket captures, from `[capture]`; `fanout_group` when the interface
+/// has several workers.
+fn capture_options(c: &CaptureConfig, fanout_group: Option<u16>) -> AfPacketOptions {
+    let mode = match c.fanout {
+        FanoutMode::Hash => ring::FanoutMode::Hash,
+        FanoutMode::Cpu => ring::FanoutMode::Cpu,
+        FanoutMode::Qm => ring::FanoutMode::QueueMapping,
+    };
+    AfPacketOptions {
+        promiscuous: c.promiscuous,
+        snap_length_bytes: u32::try_from(c.snap_length_bytes).unwrap_or(u32::MAX),
+        ring: RingShape {
+            block_bytes: c.ring_block_bytes,
+            block_count: c.ring_blocks,
+            block_timeout: c.ring_block_timeout.0,
+        },
+        read_timeout: c.read_timeout.0,
+        fanout: fanout_group.map(|group| (group, mode)),
+    }
+}
+
 fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPlan>> {
     let interfaces = if config.capture.interfaces.is_empty() {
         default_interfaces()
@@ -433,13 +455,7 @@ fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPl
         let group =
             u16::try_from((std::process::id() as usize).wrapping_add(i) & 0xffff).unwrap_or(0);
         for k in 0..per_interface {
-            let options = AfPacketOptions {
-                promiscuous: config.capture.promiscuous,
-                snap_length_bytes: config.capture.snap_length_bytes,
-                socket_buffer_bytes: config.capture.socket_buffer_bytes,
-                read_timeout: config.capture.read_timeout.0,
-                fanout_group: (per_interface > 1).then_some(group),
-            };
+            let options = capture_options(&config.capture, (per_interface > 1).then_some(group));
             let source = AfPacketSource::open(interface, &options)?;
             let index = plans.len();
             let worker = format!("{interface}-{k}");

@@ -4,13 +4,14 @@
 //! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`] (which file
 //! or interface, with [`FileError`] or [`InterfaceError`] as its source saying what
 //! failed, and the operating system's error below that when there is one). Backends:
-//! [`afpacket`] (pnet's AF_PACKET channel with PACKET_FANOUT) and [`pcap_file`] (pcap and
+//! [`afpacket`] (an AF_PACKET TPACKET_V3 ring, [`ring`], with PACKET_FANOUT) and [`pcap_file`] (pcap and
 //! pcapng through the `pcap-parser` crate).
 //!
 //! Does not own: decoding (frames are handed on untouched) or counting.
 
 pub mod afpacket;
 pub mod pcap_file;
+pub mod ring;
 
 use std::path::PathBuf;
 
@@ -46,8 +47,10 @@ pub enum Next<'a> {
 pub struct KernelStats {
     /// Frames the kernel queued to this socket.
     pub received: u64,
-    /// Frames the kernel dropped because the socket buffer was full.
+    /// Frames the kernel dropped because the receive ring was full.
     pub dropped: u64,
+    /// Times the ring filled up and the kernel froze the queue.
+    pub freezes: u64,
 }
 
 /// A stream of captured frames.
@@ -60,6 +63,12 @@ pub trait Source: Send {
 
     /// Kernel drop statistics since the last call; `None` for sources without them.
     fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+
+    /// Whether the source captures now (a live interface exists and its link is up);
+    /// `None` for sources without the notion.
+    fn is_up(&self) -> Option<bool> {
         None
     }
 
@@ -128,22 +137,13 @@ pub enum FileError {
     Read(#[source] std::io::Error),
 }
 
-/// Why a live interface could not be opened or read.
+/// Why a live interface could not be captured.
 #[derive(Debug, thiserror::Error)]
 pub enum InterfaceError {
-    /// No interface has that name.
-    #[error("no such interface")]
-    NotFound,
-    /// The socket could not be opened.
-    #[error("cannot open AF_PACKET socket (needs CAP_NET_RAW)")]
-    Socket(#[source] std::io::Error),
-    /// pnet could not set up the channel on the socket.
-    #[error("cannot open capture channel")]
-    Channel(#[source] std::io::Error),
-    /// pnet set up something other than an Ethernet channel.
-    #[error("pnet returned a non-Ethernet channel")]
-    NotEthernet,
-    /// A read failed for another reason than the read timeout.
+    /// The capture socket or its ring could not be set up.
+    #[error("cannot open the capture ring (needs CAP_NET_RAW)")]
+    Ring(#[source] std::io::Error),
+    /// Waiting for or reading frames failed for another reason than a link going down.
     #[error("read failed")]
     Read(#[source] std::io::Error),
 }

@@ -23,6 +23,7 @@ mod values;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,10 @@ pub mod limits {
     pub const MAX_INTERFACES: usize = 64;
     /// Most capture workers per interface.
     pub const MAX_WORKERS_PER_INTERFACE: usize = 64;
+    /// Largest capture ring block (the kernel allocates each block contiguously).
+    pub const MAX_RING_BLOCK_BYTES: usize = 16 << 20;
+    /// Most blocks per capture ring.
+    pub const MAX_RING_BLOCKS: usize = 4096;
     /// Most top talkers exported per role.
     pub const MAX_TOP_TALKERS: usize = 100;
     /// Smallest allowed flow-table cap.
@@ -173,14 +178,26 @@ pub struct CaptureConfig {
     pub interfaces: Vec<String>,
     /// Put interfaces in promiscuous mode (needed on a SPAN/mirror port).
     pub promiscuous: bool,
-    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole.
+    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole. Longer
+    /// frames are cut; byte counters still count their length on the wire.
     pub snap_length_bytes: usize,
-    /// Kernel receive buffer of each capture socket, in bytes: the burst absorbed while a
-    /// worker is busy before the kernel drops (`netwarden_capture_dropped_packets_total`).
-    pub socket_buffer_bytes: usize,
-    /// Worker threads per interface, spread by PACKET_FANOUT (hash mode, so both directions
-    /// of a flow meet on one worker).
+    /// Bytes per block of each capture socket's receive ring (`TPACKET_V3`): a power of two,
+    /// at least the snap length plus 4 KiB.
+    pub ring_block_bytes: usize,
+    /// Blocks per ring. The ring (`ring_block_bytes × ring_blocks` per worker) absorbs a
+    /// burst while a worker is busy; when it is full the kernel drops
+    /// (`netwarden_capture_dropped_packets_total{reason="kernel"}`).
+    pub ring_blocks: usize,
+    /// The kernel hands over a block that holds frames after this long even when it is not
+    /// full, so a quiet link is seen promptly.
+    pub ring_block_timeout: HumanDuration,
+    /// Worker threads per interface, spread by PACKET_FANOUT.
     pub workers_per_interface: usize,
+    /// How PACKET_FANOUT spreads frames over an interface's workers: `hash` (by flow, both
+    /// directions of a flow to one worker; IP fragments reassembled first), `cpu` (by the
+    /// CPU that received the frame) or `qm` (by the NIC's receive queue, for multi-queue
+    /// NICs whose RSS already keeps a flow on one queue).
+    pub fanout: FanoutMode,
     /// How long a capture read waits before the worker checks for shutdown and flushes
     /// its counters.
     pub read_timeout: HumanDuration,
@@ -192,11 +209,27 @@ impl Default for CaptureConfig {
             interfaces: Vec::new(),
             promiscuous: true,
             snap_length_bytes: 65_535,
-            socket_buffer_bytes: 16 << 20,
+            ring_block_bytes: 1 << 20,
+            ring_blocks: 32,
+            ring_block_timeout: HumanDuration::millis(10),
             workers_per_interface: 1,
+            fanout: FanoutMode::Hash,
             read_timeout: HumanDuration::millis(100),
         }
     }
+}
+
+/// How PACKET_FANOUT spreads an interface's frames over its workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanoutMode {
+    /// By flow hash.
+    #[default]
+    Hash,
+    /// By receiving CPU.
+    Cpu,
+    /// By NIC receive queue.
+    Qm,
 }
 
 /// The flow table.
@@ -370,10 +403,34 @@ impl Config {
                 format!("must be 64 to 262144, got {}", c.snap_length_bytes),
             );
         }
-        if !(64 << 10..=1 << 30).contains(&c.socket_buffer_bytes) {
+        let min_block = c.snap_length_bytes.saturating_add(4096);
+        if !c.ring_block_bytes.is_power_of_two()
+            || !(min_block..=limits::MAX_RING_BLOCK_BYTES).contains(&c.ring_block_bytes)
+        {
             bad(
-                "capture.socket_buffer_bytes",
-                format!("must be 64 KiB to 1 GiB, got {}", c.socket_buffer_bytes),
+                "capture.ring_block_bytes",
+                format!(
+                    "must be a power of two from snap_length_bytes + 4096 ({min_block}) to {}, got {}",
+                    limits::MAX_RING_BLOCK_BYTES,
+                    c.ring_block_bytes
+                ),
+            );
+        }
+        if !(2..=limits::MAX_RING_BLOCKS).contains(&c.ring_blocks) {
+            bad(
+                "capture.ring_blocks",
+                format!(
+                    "must be 2 to {}, got {}",
+                    limits::MAX_RING_BLOCKS,
+                    c.ring_blocks
+                ),
+            );
+        }
+        let timeout = c.ring_block_timeout.0;
+        if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(1) {
+            bad(
+                "capture.ring_block_timeout",
+                "must be between 1ms and 1s".to_owned(),
             );
         }
         if c.read_timeout.0.is_zero() || c.read_timeout.0.as_secs() > 5 {

@@ -219,6 +219,8 @@ struct CaptureVecs {
     received_packets: IntCounterVec,
     received_bytes: IntCounterVec,
     dropped: IntCounterVec,
+    ring_freezes: IntCounterVec,
+    up: IntGaugeVec,
 }
 
 impl CaptureVecs {
@@ -239,8 +241,20 @@ impl CaptureVecs {
             dropped: counter_vec(
                 r,
                 "netwarden_capture_dropped_packets_total",
-                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
+                "Frames lost before netwarden saw them (reason=kernel: capture ring full, from PACKET_STATISTICS).",
                 &[INTERFACE, "reason"],
+            )?,
+            ring_freezes: counter_vec(
+                r,
+                "netwarden_capture_ring_freezes_total",
+                "Times a capture ring filled up and the kernel froze its queue (PACKET_STATISTICS).",
+                &[INTERFACE],
+            )?,
+            up: gauge_vec(
+                r,
+                "netwarden_capture_up",
+                "1 while a worker's capture socket is attached to its interface and the link is up.",
+                &[INTERFACE, "worker"],
             )?,
         })
     }
@@ -399,6 +413,7 @@ impl Metrics {
             received_packets: c.received_packets.with_label_values(&[interface]),
             received_bytes: c.received_bytes.with_label_values(&[interface]),
             kernel_dropped: c.dropped.with_label_values(&[interface, KERNEL_DROPS]),
+            ring_freezes: c.ring_freezes.with_label_values(&[interface]),
         }
     }
 
@@ -449,6 +464,7 @@ impl Metrics {
             busy_seconds: w.busy.with_label_values(&[worker]),
             batch_seconds: w.batch.with_label_values(&[worker]),
             heartbeat: w.heartbeat.with_label_values(&[worker]),
+            capture_up: self.capture.up.with_label_values(&[interface, worker]),
         }
     }
 }
@@ -462,6 +478,8 @@ pub struct InterfaceMetrics {
     pub received_bytes: IntCounter,
     /// Kernel drops.
     pub kernel_dropped: IntCounter,
+    /// Ring freezes (PACKET_STATISTICS).
+    pub ring_freezes: IntCounter,
 }
 
 /// The series one worker updates, resolved once.
@@ -499,6 +517,8 @@ pub struct WorkerMetrics {
     pub batch_seconds: Histogram,
     /// Liveness.
     pub heartbeat: IntGauge,
+    /// Whether its capture source captures (1) or waits for its interface (0).
+    pub capture_up: IntGauge,
 }
 
 /// Histogram buckets for one alert delivery request: 1 ms to ~30 s.

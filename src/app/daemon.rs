@@ -30,9 +30,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::privileges;
 use super::reload::{self, Reloader};
-use super::replay::FILE_INTERFACE;
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{Shared, init_logging, load_run_config};
+use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
@@ -148,13 +147,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let (workers, rule_updates) =
         spawn_workers(plans, &rules, &shared, &alerts, &shutdown, &failed_tx)?;
     drop(failed_tx);
-    admin.ready.store(true, Ordering::Release);
-    tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
-    let (notifier, watchdog) = notify_ready(&admin, workers.len(), heartbeats)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    // Before anyone is told the daemon is ready: a SIGTERM from then on is a clean stop,
+    // never the default action that kills the process without draining.
+    let mut signals = {
+        let _entered = runtime.enter();
+        ShutdownSignals::install().context("installing the SIGTERM and SIGINT handlers")?
+    };
+    admin.ready.store(true, Ordering::Release);
+    tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
+    let (notifier, watchdog) = notify_ready(&admin, workers.len(), heartbeats)?;
     start_control(
         &runtime,
         args,
@@ -168,7 +173,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     let failure = runtime.block_on(async {
         tokio::select! {
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::info!(signal, "Shutting down.");
                 None
             }
@@ -178,7 +183,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     shutdown.store(true, Ordering::Release);
     notifier.stopping();
     drop(watchdog);
-    drain(&runtime, workers, alerts);
+    drain(&runtime, &mut signals, workers, alerts);
     drop(admin);
     match failure {
         Some(error) => Err(error.context("capture worker failed")),
@@ -261,7 +266,12 @@ fn start_control(
 
 /// Waits for the workers to drain their flows, then gives queued alerts their grace
 /// period; a second signal meanwhile exits at once.
-fn drain(runtime: &tokio::runtime::Runtime, workers: Vec<JoinHandle<()>>, alerts: AlertRouter) {
+fn drain(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut ShutdownSignals,
+    workers: Vec<JoinHandle<()>>,
+    alerts: AlertRouter,
+) {
     runtime.block_on(async {
         let drained = tokio::task::spawn_blocking(move || {
             for w in workers {
@@ -273,7 +283,7 @@ fn drain(runtime: &tokio::runtime::Runtime, workers: Vec<JoinHandle<()>>, alerts
         });
         tokio::select! {
             _ = drained => {}
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::warn!(signal, "Second signal: exiting immediately.");
                 std::process::exit(130);
             }
@@ -330,15 +340,28 @@ fn worker_detector(
     Detection::new(detector, alerts).with_metrics(shared.metrics.detection.clone())
 }
 
-/// Resolves on SIGINT or SIGTERM with the signal's name.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+/// The signals that stop the daemon, caught from the moment they are installed.
+struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers; must run inside the runtime that will wait on them.
+    fn install() -> std::io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM with the signal's name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 

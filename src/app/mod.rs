@@ -89,6 +89,9 @@ pub fn init_logging(config: &Config) {
     logging::init(&config.log);
 }
 
+/// Interface label of traffic read from files (`run --pcap` and `replay`).
+pub const FILE_INTERFACE: &str = "pcap";
+
 /// Everything the pipelines of one process share.
 pub struct Shared {
     /// The metric registry and handles.

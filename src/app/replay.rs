@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Shared, init_logging, load_config};
+use super::{FILE_INTERFACE, Shared, init_logging, load_config};
 use crate::alert::Alert;
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
@@ -24,9 +24,6 @@ use crate::pipeline::worker::{Drive, drive};
 use crate::pipeline::{Detection, Pipeline, Totals};
 use crate::telemetry::{Protocol, WorkerMetrics};
 use crate::timestamp::Timestamp;
-
-/// Interface label of traffic read from files.
-pub const FILE_INTERFACE: &str = "pcap";
 
 /// What a replay found.
 #[derive(Clone, Debug, Serialize)]

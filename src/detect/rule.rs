@@ -22,6 +22,7 @@ use super::scope::Scope;
 use super::template::render;
 use crate::alert::lifecycle::{ClearFrom, Lifecycle, MAX_ALERTS_PER_RULE, Timing, Transition};
 use crate::alert::{Alert, AlertKind, AlertState, Contributor, Severity};
+use crate::cidr_map::CidrMap;
 use crate::config::{
     ConfigError, RuleConfig, RuleKind, RuleParams, RuleScope, VolumeKey, VolumeProtocol,
 };
@@ -149,7 +150,7 @@ impl Rule {
                     });
                     return None;
                 };
-                Scope::Group(name.clone(), nets.clone())
+                Scope::Group(name.clone(), CidrMap::from_nets(nets))
             }
         };
         let (by_network, protocol) = match &c.params {

@@ -8,9 +8,8 @@
 //! the config is read) or which packets a rule is offered (`super::detector`, which skips
 //! the prefix test for scopes that need none).
 
-use ipnet::IpNet;
-
 use super::PacketView;
+use crate::cidr_map::CidrMap;
 
 /// Which traffic a rule looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +19,7 @@ pub enum Scope {
     /// Packets with at least one end in a protected network.
     Protected,
     /// Packets with at least one end in this host group (name, prefixes).
-    Group(String, Vec<IpNet>),
+    Group(String, CidrMap<()>),
 }
 
 impl Scope {
@@ -30,9 +29,7 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Protected => p.placement.src.is_some() || p.placement.dst.is_some(),
-            Scope::Group(_, nets) => nets
-                .iter()
-                .any(|n| n.contains(&p.src) || n.contains(&p.dst)),
+            Scope::Group(_, nets) => nets.contains(p.src) || nets.contains(p.dst),
         }
     }
 

@@ -9,6 +9,7 @@
 #   /etc/netwarden/netwarden.toml                  the config, only if none exists yet
 #   /etc/netwarden/rules.d/*.toml                  detection rules, likewise
 #   /etc/netwarden/blocklist.txt                   the blocklist (empty), likewise
+#   /etc/logrotate.d/netwarden                     rotation of the alert log, likewise
 #   /usr/share/netwarden/dashboards/               Grafana dashboards and provisioning,
 #                                                  Prometheus rules and scrape example,
 #                                                  Alertmanager example
@@ -73,6 +74,14 @@ for rules in config/rules.d/*.toml; do
         install -m 0644 "$rules" "$target"
     fi
 done
+
+# Rotation of the alert log ([alerting] log_file under /var/log/netwarden): same rule.
+install -d -m 0755 "$dest/etc/logrotate.d"
+if [[ -e "$dest/etc/logrotate.d/netwarden" ]]; then
+    install -m 0644 config/logrotate.d/netwarden "$dest/etc/logrotate.d/netwarden.dist"
+else
+    install -m 0644 config/logrotate.d/netwarden "$dest/etc/logrotate.d/netwarden"
+fi
 
 share="$dest$prefix/share/netwarden/dashboards"
 install -d "$share"

@@ -34,6 +34,7 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
         "etc/netwarden/rules.d/default.toml",
         "etc/netwarden/rules.d/blocklist.toml",
         "etc/netwarden/blocklist.txt",
+        "etc/logrotate.d/netwarden",
         "usr/share/netwarden/dashboards/grafana/traffic-overview.json",
         "usr/share/netwarden/dashboards/grafana/daemon-health.json",
         "usr/share/netwarden/dashboards/grafana/security.json",

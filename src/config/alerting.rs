@@ -52,7 +52,9 @@ pub struct AlertingConfig {
     /// On shutdown, how long queued alerts may still be delivered before they are dropped
     /// (`reason="shutdown"`).
     pub shutdown_grace: HumanDuration,
-    /// Append-only JSON-lines log of every transition. Empty: no log file.
+    /// Append-only JSON-lines log of every transition. Empty: no log file. A renamed or
+    /// removed file is followed (the next line opens a new file at the path; SIGHUP reopens
+    /// at once), and a line that does not fit whole is removed and counted as dropped.
     pub log_file: PathBuf,
     /// How long a restored alert waits for detection to confirm it after a restart; it
     /// must exceed the longest rule warmup + `for`. Firing alerts are kept in the state

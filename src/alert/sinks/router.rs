@@ -5,8 +5,9 @@
 //! draining shutdown) and [`RouterHandle`] (the workers' non-blocking [`AlertOutput`]),
 //! run by [`RouterSettings`] (`settings`). For each transition the router
 //! logs one tracing line (warn when firing, info when resolved), appends it to the log
-//! file, and queues it for the webhook and for every Alertmanager; it keeps firing alerts
-//! (`firing`) to re-send them to Alertmanager every `resend_interval` until they resolve.
+//! file (reopened on SIGHUP), and queues it for the webhook and for every Alertmanager;
+//! it keeps firing alerts (`firing`) to re-send them to Alertmanager every
+//! `resend_interval` until they resolve.
 //!
 //! Restarts: with a state directory, the firing table is saved to
 //! `alerts.json` (`state`) at most once a second when it changed, and at shutdown. At
@@ -202,6 +203,11 @@ impl Router {
             HOUSEKEEPING_INTERVAL,
         );
         housekeeping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // SIGHUP reopens the log file (logrotate's postrotate); the daemon's reloader
+        // hears the same signal. Only listened for when there is a file to reopen.
+        let mut hangup = self.log_file.as_ref().and_then(|_| {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+        });
         loop {
             tokio::select! {
                 alert = inbox.recv() => match alert {
@@ -210,6 +216,11 @@ impl Router {
                 },
                 _ = resend.tick() => self.resend(),
                 _ = housekeeping.tick() => self.housekeeping(),
+                () = next_hangup(&mut hangup) => {
+                    if let Some(log_file) = &mut self.log_file {
+                        log_file.reopen();
+                    }
+                }
                 _ = &mut stopped => break,
             }
         }
@@ -298,6 +309,17 @@ impl Router {
         {
             self.firing.mark_saved();
         }
+    }
+}
+
+/// Resolves at the next SIGHUP; never when not listening.
+async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) {
+    let heard = match hangup {
+        Some(signal) => signal.recv().await,
+        None => None,
+    };
+    if heard.is_none() {
+        std::future::pending::<()>().await;
     }
 }
 

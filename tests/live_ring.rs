@@ -370,3 +370,48 @@ fn an_interface_that_does_not_exist_yet_is_waited_for() {
     sh(&format!("ip link del {late}"));
     daemon.stop();
 }
+
+/// `tcpdump -ddd -y EN10MB 'not udp'`, as `capture.filter` takes it.
+const NOT_UDP_FILTER: &str = "12\n40 0 0 12\n21 0 2 2048\n48 0 0 23\n21 6 7 17\n21 0 6 34525\n\
+    48 0 0 20\n21 3 0 17\n21 0 3 44\n48 0 0 54\n21 0 1 17\n6 0 0 0\n6 0 0 262144\n";
+
+#[test]
+fn a_capture_filter_drops_what_it_names_and_keeps_the_rest() {
+    if !live_tests_enabled("the capture filter test") {
+        return;
+    }
+    let topo = Topology::new();
+    let daemon = Daemon::start(
+        &topo.capture_interface(),
+        &format!("snap_length_bytes = 128\nfilter = \"\"\"\n{NOT_UDP_FILTER}\"\"\""),
+    );
+    topo.send_udp("10.77.0.2", 300, 1000);
+    // 50 echo requests and their replies: ICMP, which the filter keeps (as it keeps the
+    // few port-unreachable errors `y` sends back for the datagrams).
+    topo.send_ping("10.77.0.2", 50, 1000);
+    let icmp = ["protocol=\"icmp\""];
+    let body = wait_for(20, || {
+        let body = daemon.metrics();
+        (daemon.sum(&body, "netwarden_packets_total", &icmp) >= 100).then_some(body)
+    })
+    .unwrap_or_else(|| daemon.metrics());
+    let packets = daemon.sum(&body, "netwarden_packets_total", &icmp);
+    assert!(packets >= 100, "{body}");
+    assert_eq!(
+        daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]),
+        0,
+        "the filter named UDP: {body}"
+    );
+    // The filter's `ret #262144` is capped at the snap length, and each frame's length on
+    // the wire is still counted: every one of these is longer than 128 bytes.
+    assert!(
+        daemon.sum(&body, "netwarden_bytes_total", &icmp) >= packets * 129,
+        "{body}"
+    );
+    assert_eq!(
+        metric_sum(&body, "netwarden_decode_errors_total", &[]),
+        0,
+        "{body}"
+    );
+    daemon.stop();
+}

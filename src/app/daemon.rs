@@ -459,6 +459,17 @@ fn capture_options(c: &CaptureConfig, fanout_group: Option<u16>) -> AfPacketOpti
         },
         read_timeout: c.read_timeout.0,
         fanout: fanout_group.map(|group| (group, mode)),
+        filter: c.filter.as_ref().map(|f| {
+            f.instructions()
+                .iter()
+                .map(|i| ring::BpfInstruction {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect()
+        }),
     }
 }
 

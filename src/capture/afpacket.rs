@@ -41,6 +41,9 @@ pub struct AfPacketOptions {
     /// PACKET_FANOUT group and mode shared by the workers of one interface; `None` for a
     /// single worker.
     pub fanout: Option<(u16, FanoutMode)>,
+    /// The operator's socket filter (checked classic BPF whose returns are all constants);
+    /// `None` keeps every frame.
+    pub filter: Option<Vec<BpfInstruction>>,
 }
 
 /// Where the source stands with its interface.
@@ -97,7 +100,10 @@ impl AfPacketSource {
             shape: self.options.ring,
             fanout: self.options.fanout,
             promiscuous: self.options.promiscuous,
-            filter: snap_filter(self.options.snap_length_bytes),
+            filter: socket_filter(
+                self.options.filter.as_deref(),
+                self.options.snap_length_bytes,
+            ),
         })
         .map_err(|e| self.error(InterfaceError::Ring(e)))?;
         self.attachment = Attachment::Attached {
@@ -228,14 +234,28 @@ fn find_interface(name: &str) -> Option<Link> {
         })
 }
 
-/// A socket filter that keeps every frame, cut at `snap_length_bytes`.
-fn snap_filter(snap_length_bytes: u32) -> Vec<BpfInstruction> {
-    vec![BpfInstruction {
-        code: BPF_RET_K,
-        jt: 0,
-        jf: 0,
-        k: snap_length_bytes,
-    }]
+/// The socket filter: the operator's `filter` with every constant return capped at
+/// `snap_length_bytes` (a filter's return value is the number of bytes kept), or, without
+/// one, a program that keeps every frame cut at the snap length.
+fn socket_filter(filter: Option<&[BpfInstruction]>, snap_length_bytes: u32) -> Vec<BpfInstruction> {
+    let Some(program) = filter else {
+        return vec![BpfInstruction {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: snap_length_bytes,
+        }];
+    };
+    program
+        .iter()
+        .map(|&i| match i.code {
+            BPF_RET_K => BpfInstruction {
+                k: i.k.min(snap_length_bytes),
+                ..i
+            },
+            _ => i,
+        })
+        .collect()
 }
 
 /// Names of the interfaces that are up and not loopback: what an empty

@@ -14,6 +14,7 @@
 //! is built: `app`, `pipeline`, `detect`), or watching files.
 
 mod alerting;
+mod capture_filter;
 mod error;
 mod load;
 mod locate;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use alerting::{AlertingConfig, WebhookConfig};
+pub use capture_filter::{CaptureFilter, FilterInstruction};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use rules::{
@@ -201,6 +203,9 @@ pub struct CaptureConfig {
     /// How long a capture read waits before the worker checks for shutdown and flushes
     /// its counters.
     pub read_timeout: HumanDuration,
+    /// A classic BPF program (`tcpdump -ddd` output) the kernel runs on every frame:
+    /// frames it returns 0 for are never captured. None captures everything.
+    pub filter: Option<CaptureFilter>,
 }
 
 impl Default for CaptureConfig {
@@ -215,6 +220,7 @@ impl Default for CaptureConfig {
             workers_per_interface: 1,
             fanout: FanoutMode::Hash,
             read_timeout: HumanDuration::millis(100),
+            filter: None,
         }
     }
 }
@@ -540,6 +546,16 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn a_bad_capture_filter_names_its_line_key_and_reason() {
+        let text = "[capture]\nfilter = \"\"\"\n2\n6 0 0 0\n\"\"\"\n";
+        let err = parse(text, Path::new("f.toml")).unwrap_err().to_string();
+        assert!(
+            err.contains("f.toml:2:10: key `capture.filter`: the first line announces 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -273,14 +273,19 @@ mod tests {
 
     /// A detection with one `volume` rule whose threshold and window are `settings`.
     fn detection_with(out: &Arc<Mutex<Vec<Alert>>>, settings: &str) -> Detection {
+        let rules = rule_set("udp_flood", settings);
+        Detection::new(Detector::new(rules), Box::new(Arc::clone(out)))
+    }
+
+    /// One `volume` rule named `name`, with `settings`.
+    fn rule_set(name: &str, settings: &str) -> Arc<RuleSet> {
         let text = format!(
             "[[networks]]\nname = \"lan\"\ncidrs = [\"10.0.0.0/16\"]\n\
-             [[rules]]\nname = \"udp_flood\"\nkind = \"volume\"\nseverity = \"critical\"\n\
+             [[rules]]\nname = \"{name}\"\nkind = \"volume\"\nseverity = \"critical\"\n\
              {settings}"
         );
         let config = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
-        let rules = Arc::new(RuleSet::build(&config).unwrap());
-        Detection::new(Detector::new(rules), Box::new(Arc::clone(out)))
+        Arc::new(RuleSet::build(&config).unwrap())
     }
 
     /// Packets to 10.0.0.1 at `pps` for seconds `from..to`, dealt round-robin to
@@ -368,5 +373,37 @@ mod tests {
         drop(collectors);
         evaluator.join().unwrap();
         assert_eq!(states(&out), [AlertState::Firing]);
+    }
+
+    #[test]
+    fn after_a_reload_workers_count_for_the_new_rules() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let (updates_tx, updates) = std::sync::mpsc::channel();
+        let detector =
+            Detector::new(rule_set("udp_flood", "threshold = 100\n")).with_updates(updates);
+        let detection = Detection::new(detector, Box::new(Arc::clone(&out)));
+        let (evaluator, collectors) = share(detection, 2);
+        let evaluator = std::thread::spawn(move || evaluator.run());
+        let mut collectors: Vec<Collector> =
+            collectors.into_iter().map(Collector::in_lockstep).collect();
+        flood(&mut collectors, 200, 0, 2);
+        updates_tx
+            .send(rule_set("other_flood", "threshold = 100\n"))
+            .unwrap();
+        // The partials in flight were counted for the old rules; those given back after
+        // the reload count for the new one, which fires on them.
+        flood(&mut collectors, 200, 2, 6);
+        for c in &mut collectors {
+            c.finish(None);
+        }
+        drop(collectors);
+        evaluator.join().unwrap();
+        let fired: Vec<(String, AlertState)> = (out.lock().unwrap().iter())
+            .map(|a| (a.rule.clone(), a.state))
+            .collect();
+        assert!(
+            fired.contains(&("other_flood".to_owned(), AlertState::Firing)),
+            "{fired:?}"
+        );
     }
 }

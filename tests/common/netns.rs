@@ -112,6 +112,30 @@ for _ in range(count):
         assert!(status.success(), "VLAN sender failed");
     }
 
+    /// Sends `count` ICMP echo requests with `payload` bytes from `x` to `dst` (which
+    /// answers each), through a raw socket, as `ping` would.
+    pub fn send_ping(&self, dst: &str, count: u32, payload: usize) {
+        let script = r"
+import socket, struct, sys, time
+dst, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+def checksum(b):
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+for seq in range(count):
+    body = struct.pack('!BBHHH', 8, 0, 0, 4242, seq) + b'p' * size
+    s.sendto(body[:2] + struct.pack('!H', checksum(body)) + body[4:], (dst, 0))
+    time.sleep(0.005)
+";
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.x(), "python3", "-c", script, dst])
+            .args([count.to_string(), payload.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ping sender failed");
+    }
+
     /// Sends `count` UDP datagrams of `payload` bytes from `x` to `dst:9` (discard; `y`
     /// answers with ICMP port unreachable, which is not UDP). Returns when all are sent.
     pub fn send_udp(&self, dst: &str, count: u32, payload: usize) {

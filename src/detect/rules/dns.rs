@@ -24,7 +24,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Finding, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, SourceCount};
 
 /// Bytes of the registered domain kept for the alert.
 const DOMAIN_BYTES: usize = 64;
@@ -159,7 +159,8 @@ impl Amplification {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Reflector, &acc.top, |b| {
+            let min = super::meaningful(acc.responses);
+            contributors(&mut list, ContributorKind::Reflector, &acc.top, min, |b| {
                 ip_from_bits(b).to_string()
             });
             hold(Finding {
@@ -171,6 +172,10 @@ impl Amplification {
                 value,
                 contributors: list,
                 port: None,
+                sources: Some(SourceCount {
+                    distinct: acc.reflectors.estimate(),
+                    packets: acc.responses,
+                }),
             });
         }
     }
@@ -323,6 +328,7 @@ impl Tunnel {
                     count: acc.suspicious,
                 }],
                 port: None,
+                sources: None,
             });
         }
     }

@@ -17,6 +17,11 @@
 //!   equal counts) and inherits that count. So counts never under-estimate, they sum to
 //!   everything added, any item heavier than `total / capacity` is held, and the items
 //!   kept depend only on the stream: a replay always keeps the same ones.
+//! - Each slot also keeps its error bound: the weight it inherited when its item took
+//!   it over (0 for a slot filled while free). `count - error` is a guaranteed lower
+//!   bound of the item's true weight ([`TopK::guaranteed`]), which is what evidence
+//!   shown to people must use: on a stream of one-off items (spoofed sources) every
+//!   count is almost all inherited error, and the guaranteed count is about 1.
 
 use std::hash::Hash;
 
@@ -244,6 +249,8 @@ impl<T: Copy + Eq + Hash> Lookup<T> for Indexed<T> {
 pub struct TopK<T, const N: usize, C = u64, L = Scan> {
     items: [T; N],
     counts: [C; N],
+    /// Weight inherited by each slot's item when it took the slot over.
+    errors: [u64; N],
     len: u16,
     lookup: L,
 }
@@ -256,6 +263,7 @@ impl<T: Copy + Default, const N: usize, C: Count, L: Default> Default for TopK<T
         TopK {
             items: [T::default(); N],
             counts: [C::default(); N],
+            errors: [0; N],
             len: 0,
             lookup: L::default(),
         }
@@ -270,6 +278,7 @@ impl<T: Copy + Default, const N: usize, C: Count, L> TopK<T, N, C, L> {
         TopK {
             items: [T::default(); N],
             counts: [C::default(); N],
+            errors: [0; N],
             len: 0,
             lookup,
         }
@@ -303,12 +312,18 @@ impl<T: Copy + Ord, const N: usize, C: Count, L: Lookup<T>> TopK<T, N, C, L> {
             let slot = self.lookup.lightest(counts);
             (slot, self.items.get(slot).copied())
         };
-        if let (Some(i), Some(c)) = (self.items.get_mut(slot), self.counts.get_mut(slot)) {
+        if let (Some(i), Some(c), Some(e)) = (
+            self.items.get_mut(slot),
+            self.counts.get_mut(slot),
+            self.errors.get_mut(slot),
+        ) {
             *i = item;
-            // A new slot starts from nothing; a replaced one keeps its count.
+            // A new slot starts from nothing; a replaced one keeps its count, all of which
+            // may belong to the items it held before: that is the new item's error.
             if replaced.is_none() {
                 *c = C::default();
             }
+            *e = c.weight();
             c.add(count);
         }
         let counts = self.counts.get(..usize::from(self.len)).unwrap_or_default();
@@ -328,12 +343,33 @@ impl<T: Copy + Ord, const N: usize, C: Count, L: Lookup<T>> TopK<T, N, C, L> {
         v
     }
 
-    /// Adds every item of `other` with its count, as if its items had been counted here:
-    /// how partial lists from several workers become one.
+    /// Items with their guaranteed weight (count minus error bound: the item's true
+    /// weight is at least this), heaviest guaranteed first (equal ones by item).
+    pub fn guaranteed(&self) -> Vec<(T, u64)> {
+        let mut v: Vec<(T, u64)> = self
+            .items
+            .iter()
+            .zip(self.counts.iter().zip(self.errors))
+            .take(usize::from(self.len))
+            .map(|(&item, (c, e))| (item, c.weight().saturating_sub(e)))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Adds every item of `other` with its count and error bound, as if its items had
+    /// been counted here: how partial lists from several workers become one. Guaranteed
+    /// counts stay lower bounds of the items' true totals.
     pub fn merge(&mut self, other: &TopK<T, N, C, L>) {
         let len = usize::from(other.len);
-        for (&item, &count) in other.items.iter().zip(&other.counts).take(len) {
+        let listed = other.items.iter().zip(&other.counts).zip(&other.errors);
+        for ((&item, &count), &error) in listed.take(len) {
             self.add(item, count);
+            let used = self.items.get(..usize::from(self.len)).unwrap_or_default();
+            let slot = self.lookup.find(used, &item);
+            if let Some(e) = slot.and_then(|slot| self.errors.get_mut(slot)) {
+                *e = e.saturating_add(error);
+            }
         }
     }
 
@@ -401,6 +437,26 @@ mod tests {
         assert_eq!(t.sorted(), vec![(4, 1)]);
     }
 
+    #[test]
+    fn guaranteed_counts_drop_inherited_error() {
+        // One packet per source, as in a spoofed flood: counts grow, guarantees do not.
+        let mut t = TopK::<u128, 4>::default();
+        for i in 0..1000u128 {
+            t.add(i, 1);
+        }
+        assert!(t.sorted().iter().all(|&(_, c)| c >= 250));
+        assert!(t.guaranteed().iter().all(|&(_, g)| g == 1));
+        // A real heavy source keeps (nearly) all of its weight as guaranteed.
+        let mut t = TopK::<u128, 4>::default();
+        for i in 0..1000u128 {
+            t.add(i + 10, 1);
+            t.add(7, 2);
+        }
+        let (item, g) = t.guaranteed()[0];
+        assert_eq!(item, 7);
+        assert!(g >= 1990, "{g}");
+    }
+
     /// The same rule as [`TopK`], written as plainly as possible: scan for the item, else
     /// take a free slot, else replace the first slot with the lowest count.
     fn naive(slots: &mut Vec<(u32, u64)>, capacity: usize, item: u32, count: u64) {
@@ -434,6 +490,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn guaranteed_counts_never_over_estimate(
+            stream in prop::collection::vec((0u32..40, 1u64..2000), 0..400),
+        ) {
+            let mut truth: StdMap<u32, u64> = StdMap::new();
+            let mut list = TopK::<u32, 5>::default();
+            for &(item, count) in &stream {
+                *truth.entry(item).or_default() += count;
+                list.add(item, count);
+            }
+            for (item, g) in list.guaranteed() {
+                prop_assert!(g <= truth[&item], "{} > {}", g, truth[&item]);
+            }
+        }
+
         #[test]
         fn both_lookups_follow_the_plain_rule_and_keep_space_saving_bounds(
             stream in prop::collection::vec((0u32..40, 1u64..2000), 0..400),

@@ -286,6 +286,7 @@ impl Model {
             packets_in_flow: flow.packets.iter().sum(),
             is_initiator_side,
             is_first_reply,
+            is_answered: flow.packets.iter().all(|&n| n > 0),
         }
     }
 

@@ -35,7 +35,7 @@ pub use load::{load, parse};
 pub use rules::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
     RuleCommon, RuleConfig, RuleKind, RuleParams, RuleScope, RulesFile, ScanParams, SynFloodParams,
-    VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol,
+    VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol, VolumeTraffic,
 };
 pub use self_alerts::{
     AlertDeliveryConfig, BlocklistAgeConfig, CaptureDropsConfig, DetectionStateConfig,

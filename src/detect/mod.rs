@@ -62,7 +62,7 @@ pub use detector::{CAPTURE_GAP, Detector};
 pub use evaluation::{Evaluation, RuleFigures, RuleInstance};
 pub use partial::Partial;
 pub use probe::{Outcome, Probe};
-pub use rule::{AlertKey, Finding, Rule};
+pub use rule::{AlertKey, Finding, Rule, SourceCount};
 pub use rule_set::RuleSet;
 pub use scope::Scope;
 pub use view::PacketView;

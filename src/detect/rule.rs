@@ -51,6 +51,39 @@ pub struct Finding {
     pub contributors: Vec<Contributor>,
     /// A port the alert concerns, if one dominates.
     pub port: Option<u16>,
+    /// How many sources the key's traffic came from, for rules keyed by victim.
+    pub sources: Option<SourceCount>,
+}
+
+/// The spread of a victim's sources: a distinct-source estimate against the packets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SourceCount {
+    /// Distinct source addresses (a `HyperLogLog` estimate, about 13 % standard error).
+    pub distinct: f64,
+    /// Packets counted.
+    pub packets: u64,
+}
+
+/// Fewest distinct sources for a [`SourceCount::hint`].
+const MIN_SPREAD_SOURCES: f64 = 64.0;
+
+impl SourceCount {
+    /// `spoofed` when the distinct sources approach the packets (about one packet per
+    /// source, as random spoofing, or a short burst from a huge reflector set, gives);
+    /// `distributed` for many sources sending several packets each; none for a few
+    /// sources, which the contributors then name. Either hint says blocking single
+    /// sources will not help.
+    pub fn hint(&self) -> Option<&'static str> {
+        #[allow(clippy::cast_precision_loss)]
+        let packets = self.packets as f64;
+        if self.distinct < MIN_SPREAD_SOURCES {
+            None
+        } else if self.distinct >= 0.5 * packets {
+            Some("spoofed")
+        } else {
+            Some("distributed")
+        }
+    }
 }
 
 /// What an alert keeps of the finding with its peak value.
@@ -60,6 +93,8 @@ pub(super) struct Peak {
     pub(super) contributors: Vec<Contributor>,
     /// A port the alert concerns, if one dominates.
     pub(super) port: Option<u16>,
+    /// The spread of the sources.
+    pub(super) sources: Option<SourceCount>,
 }
 
 /// The alerts of one rule in one worker, on the packet clock.
@@ -77,6 +112,7 @@ impl Finding {
         let peak = Peak {
             contributors: self.contributors,
             port: self.port,
+            sources: self.sources,
         };
         (self.key, self.value, peak)
     }
@@ -155,10 +191,10 @@ impl Rule {
         };
         let (by_network, protocol) = match &c.params {
             RuleParams::Volume(p) => (
-                p.key == VolumeKey::Network,
+                p.key != VolumeKey::Host,
                 (p.protocol != VolumeProtocol::Any).then(|| p.protocol.as_str()),
             ),
-            RuleParams::Baseline(p) => (p.key == VolumeKey::Network, None),
+            RuleParams::Baseline(p) => (p.key != VolumeKey::Host, None),
             _ => (false, None),
         };
         let blocklist = match c.blocklist() {
@@ -250,6 +286,17 @@ impl Rule {
             .iter()
             .map(|(k, t)| (k.clone(), render(t, &alert)))
             .collect();
+        if let Some(sources) = t.peak.sources {
+            alert.annotations.insert(
+                "distinct_sources".to_owned(),
+                format!("{:.0}", sources.distinct),
+            );
+            if let Some(hint) = sources.hint() {
+                alert
+                    .annotations
+                    .insert("source_hint".to_owned(), hint.to_owned());
+            }
+        }
         Some(alert)
     }
 }

@@ -33,6 +33,17 @@ impl Scope {
         }
     }
 
+    /// Whether `p`'s destination is in the scope: the victims a flood rule keys by are
+    /// only those it protects, never the outside peer of a busy protected host.
+    #[inline]
+    pub(super) fn admits_dst(&self, p: &PacketView<'_>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Protected => p.placement.dst.is_some(),
+            Scope::Group(_, nets) => nets.contains(p.dst),
+        }
+    }
+
     /// The `network` of the scope's alerts: a host group's name.
     pub(super) fn network(&self) -> Option<String> {
         match self {

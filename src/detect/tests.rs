@@ -292,6 +292,7 @@ fn probes_classify_attempts_answers_and_refusals() {
         created: false,
         is_initiator_side: false,
         is_first_reply: true,
+        is_answered: true,
         ..f
     });
     reply.tcp_flags = Some(TcpFlags(TcpFlags::RST | TcpFlags::ACK));
@@ -387,6 +388,7 @@ fn blocklist_keys_the_listed_address_by_who_initiated() {
         created: false,
         is_initiator_side: false,
         is_first_reply: true,
+        is_answered: true,
         ..f
     });
     d.observe(&ask);
@@ -877,5 +879,139 @@ fn a_detector_without_rules_is_idle_until_a_reload_brings_some() {
         (alerts[0].time - 9.0).abs() < 1e-6,
         "as with the rule from the start: first window over at 7 s, then `for`: {}",
         alerts[0].time
+    );
+}
+
+/// A TCP packet from `src` to the protected `dst` with `flags`, whose flow the table
+/// left in `state` (from `previous`), `answered` or not, sent by the initiator or not.
+fn tcp(
+    ts: f64,
+    (src, dst): (IpAddr, IpAddr),
+    flags: u8,
+    (previous, state): (crate::flow::TcpState, crate::flow::TcpState),
+    (answered, initiator): (bool, bool),
+) -> PacketView<'static> {
+    let mut p = udp(ts, src, dst);
+    if matches!(src, IpAddr::V4(a) if a.octets()[..2] == [10, 0]) {
+        p.placement = Placement {
+            src: Some(0),
+            dst: None,
+        };
+        p.direction = Direction::Outbound;
+    }
+    p.protocol = crate::decode::ip_protocol::TCP;
+    p.dst_port = 80;
+    p.tcp_flags = Some(TcpFlags(flags));
+    p.flow = p.flow.map(|f| FlowUpdate {
+        created: previous == crate::flow::TcpState::None,
+        state,
+        previous_state: previous,
+        is_answered: answered,
+        is_initiator_side: initiator,
+        ..f
+    });
+    p
+}
+
+#[test]
+fn unanswered_traffic_skips_conversations_and_takes_back_completed_handshakes() {
+    use crate::flow::TcpState::{Established, None as Fresh, SynReceived, SynSent};
+    let rules = r#"
+[[rules]]
+name = "tcp_flood"
+kind = "volume"
+scope = "protected"
+severity = "critical"
+threshold = 100
+protocol = "tcp"
+traffic = "unanswered"
+"#;
+    let (victim, server) = (ip("10.0.0.1"), ip("198.51.100.7"));
+    let run = |packets: &dyn Fn(u32, f64) -> Vec<PacketView<'static>>| {
+        let (mut d, out) = detector(rules);
+        for i in 0..1000u32 {
+            for p in packets(i, f64::from(i) / 1000.0) {
+                d.observe(&p);
+            }
+        }
+        d.tick(secs(1.0));
+        emitted(&out)
+    };
+    // A download: 1000 data packets/s of one answered, established flow, both ways.
+    let download = run(&|_, t| {
+        let live = (Established, Established);
+        vec![
+            tcp(t, (server, victim), TcpFlags::ACK, live, (true, false)),
+            tcp(t, (victim, server), TcpFlags::ACK, live, (true, true)),
+        ]
+    });
+    assert!(download.is_empty(), "{download:?}");
+    // A busy server: 1000 new connections/s, each completed by the client.
+    let busy = run(&|i, t| {
+        let client = IpAddr::from([198, 51, 100, u8::try_from(i % 200).unwrap()]);
+        vec![
+            tcp(
+                t,
+                (client, victim),
+                TcpFlags::SYN,
+                (Fresh, SynSent),
+                (false, true),
+            ),
+            tcp(
+                t,
+                (victim, client),
+                TcpFlags::SYN | TcpFlags::ACK,
+                (SynSent, SynReceived),
+                (true, false),
+            ),
+            tcp(
+                t,
+                (client, victim),
+                TcpFlags::ACK,
+                (SynReceived, Established),
+                (true, true),
+            ),
+        ]
+    });
+    assert!(busy.is_empty(), "{busy:?}");
+    // A SYN flood the victim answers (SYN cookies) but nobody completes.
+    let flood = run(&|i, t| {
+        let spoofed = IpAddr::from([
+            203,
+            0,
+            u8::try_from(i / 256).unwrap(),
+            u8::try_from(i % 256).unwrap(),
+        ]);
+        vec![
+            tcp(
+                t,
+                (spoofed, victim),
+                TcpFlags::SYN,
+                (Fresh, SynSent),
+                (false, true),
+            ),
+            tcp(
+                t,
+                (victim, spoofed),
+                TcpFlags::SYN | TcpFlags::ACK,
+                (SynSent, SynReceived),
+                (true, false),
+            ),
+        ]
+    });
+    assert_eq!(flood.len(), 1, "{flood:?}");
+    assert_eq!(
+        flood[0].dst,
+        Some(victim),
+        "keyed by the protected victim only"
+    );
+    assert!((flood[0].value - 1000.0).abs() < 1.0, "{}", flood[0].value);
+    assert!(
+        !flood[0]
+            .contributors
+            .iter()
+            .any(|c| c.kind == crate::alert::ContributorKind::Source),
+        "one SYN per source names no source: {:?}",
+        flood[0].contributors
     );
 }

@@ -159,6 +159,7 @@ impl PacketView<'static> {
                 packets_in_flow: 1,
                 is_initiator_side: true,
                 is_first_reply: false,
+                is_answered: false,
             }),
             probe: None,
             dns: None,

@@ -156,6 +156,9 @@ impl EndReason {
 }
 
 /// What one [`FlowTable::update`] did to the packet's flow.
+// Four independent facts about one packet, each read on its own by detection: no two
+// of them form a state an enum would name.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowUpdate {
     /// The packet started a new flow (first packet, or the old flow had just ended).
@@ -170,6 +173,9 @@ pub struct FlowUpdate {
     pub is_initiator_side: bool,
     /// The packet is the first one seen from the side that did not start the flow.
     pub is_first_reply: bool,
+    /// Packets have been seen from both sides, counting this one: the flow is a
+    /// conversation, not one-way traffic (what flood rules tell apart).
+    pub is_answered: bool,
 }
 
 /// A bounded table of bidirectional flows, driven by packet time.
@@ -519,6 +525,7 @@ impl FlowTable {
             packets_in_flow: record.total_packets(),
             is_initiator_side,
             is_first_reply,
+            is_answered: record.is_answered(),
         };
         let (from, to) = (n.list, list_of(record));
         self.move_to_tail(i, from, to);

@@ -30,7 +30,7 @@ use crate::vocabulary::Severity;
 pub use params::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, RuleParams,
     ScanParams, SynFloodParams, VolumeDirection, VolumeKey, VolumeMetric, VolumeParams,
-    VolumeProtocol,
+    VolumeProtocol, VolumeTraffic,
 };
 
 /// Most rules in a config (each is a `rule` label value).

@@ -127,10 +127,17 @@ impl RuleParams {
             RuleParams::Blocklist(p) if p.files.is_empty() && p.entries.is_empty() => {
                 bad("files", "a blocklist needs `files` or `entries`".to_owned());
             }
-            RuleParams::Volume(_)
+            RuleParams::Volume(p) => {
+                if p.prefix_v4 > 32 {
+                    bad("prefix_v4", "prefix_v4 must be at most 32".to_owned());
+                }
+                if p.prefix_v6 > 128 {
+                    bad("prefix_v6", "prefix_v6 must be at most 128".to_owned());
+                }
+            }
+            RuleParams::Blocklist(_)
             | RuleParams::DnsAmplification(_)
-            | RuleParams::DnsTunnel(_)
-            | RuleParams::Blocklist(_) => {}
+            | RuleParams::DnsTunnel(_) => {}
         }
     }
 }
@@ -150,9 +157,34 @@ pub struct VolumeParams {
     /// Which direction of traffic is counted.
     #[serde(default)]
     pub direction: VolumeDirection,
-    /// What alerts are keyed by: a host or a network.
+    /// What alerts are keyed by: a host, a prefix or a network.
     #[serde(default)]
     pub key: VolumeKey,
+    /// Which packets of the admitted ones are counted: all, or only those that belong to
+    /// no established, answered flow (a flood rather than a busy conversation).
+    #[serde(default)]
+    pub traffic: VolumeTraffic,
+    /// Fewest distinct destination hosts (estimated) a key's traffic must reach: above
+    /// 1, a prefix or network key alerts only for traffic spread over many hosts (carpet
+    /// bombing), which a host key would miss.
+    #[serde(default = "default_min_hosts")]
+    pub min_hosts: u32,
+    /// Length of an IPv4 prefix for `key = "prefix"`.
+    #[serde(default = "default_prefix_v4")]
+    pub prefix_v4: u8,
+    /// Length of an IPv6 prefix for `key = "prefix"`.
+    #[serde(default = "default_prefix_v6")]
+    pub prefix_v6: u8,
+}
+
+fn default_min_hosts() -> u32 {
+    1
+}
+fn default_prefix_v4() -> u8 {
+    24
+}
+fn default_prefix_v6() -> u8 {
+    64
 }
 
 /// `baseline`: a rate above what its key usually sees.
@@ -381,4 +413,27 @@ pub enum VolumeKey {
     /// inbound and internal traffic, the source's for outbound; with a host-group scope,
     /// the group as a whole.
     Network,
+    /// One alert per destination prefix (`dst` is its first address; length
+    /// `prefix_v4`/`prefix_v6` for `volume`, /24 and /64 for `baseline`), for traffic
+    /// spread over the hosts of a subnet. Under scope `protected` or a host group only
+    /// destinations inside it are counted.
+    Prefix,
+}
+
+/// Which of the packets it admits a `volume` rule counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeTraffic {
+    /// Every packet.
+    #[default]
+    All,
+    /// Packets of no established, answered flow: the flow has seen no packet from the
+    /// other side yet (one-way traffic, spoofed sources, a scan), or a TCP flow is not
+    /// in or leaving `established` (handshakes, packets after a reset), or an ICMP
+    /// packet is not an answer (echo requests count however many are answered). With
+    /// `metric = "packets"` a completed TCP handshake, or the first answer of a UDP
+    /// flow, takes its unanswered packets back. A heavy conversation, however fast, or a
+    /// busy server's healthy new connections count nothing. Needs both directions of
+    /// traffic on the link: with asymmetric routing every packet is unanswered.
+    Unanswered,
 }

@@ -56,6 +56,10 @@ max_age = "7d"
             protocol: VolumeProtocol::Udp,
             direction: VolumeDirection::Any,
             key: VolumeKey::Host,
+            traffic: VolumeTraffic::All,
+            min_hosts: 1,
+            prefix_v4: 24,
+            prefix_v6: 64,
         })
     );
     let listed = rules[1].blocklist().unwrap();
@@ -120,7 +124,8 @@ fn a_field_of_another_kind_is_refused_at_its_line_with_the_fields_the_kind_takes
         errs[0].starts_with(
             "r.toml:6:1: key `rules.max_answered_ratio`: rule `flood` (kind `volume`): \
              unknown field `max_answered_ratio`, expected one of `threshold`, `metric`, \
-             `protocol`, `direction`, `key`, or a field every rule has (`name`, `scope`"
+             `protocol`, `direction`, `key`, `traffic`, `min_hosts`, `prefix_v4`, \
+             `prefix_v6`, or a field every rule has (`name`, `scope`"
         ),
         "{}",
         errs[0]

@@ -12,9 +12,10 @@
 
 use std::time::Duration;
 
+use super::filter::Filter;
 use super::per_second;
-use super::volume::{Filter, Keying, Target};
-use crate::config::BaselineParams;
+use super::volume::{Keying, Target};
+use crate::config::{BaselineParams, VolumeTraffic};
 use crate::detect::sketch::{KeyTable, Merge, Weight};
 use crate::detect::{Finding, PacketView, Rule};
 
@@ -56,8 +57,8 @@ impl Baseline {
     pub(super) fn new(rule: &Rule, p: &BaselineParams) -> Baseline {
         Baseline {
             table: KeyTable::new(rule.max_keys),
-            filter: Filter::new(p.metric, p.protocol, p.direction),
-            keying: Keying::new(rule, p.key),
+            filter: Filter::new(p.metric, p.protocol, p.direction, VolumeTraffic::All),
+            keying: Keying::new(rule, p.key, (24, 64)),
             k: p.k,
             alpha: p.alpha,
             min_windows: p.min_windows,
@@ -98,6 +99,7 @@ impl Baseline {
                 value,
                 contributors: Vec::new(),
                 port: None,
+                sources: None,
             });
         }
     }

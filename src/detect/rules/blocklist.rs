@@ -169,13 +169,14 @@ impl Blocklist {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Peer, &acc.peers, |b| {
+            contributors(&mut list, ContributorKind::Peer, &acc.peers, 1, |b| {
                 ip_from_bits(b).to_string()
             });
             contributors(
                 &mut list,
                 ContributorKind::Port,
                 &acc.services,
+                1,
                 service_name,
             );
             list.push(Contributor {
@@ -193,6 +194,7 @@ impl Blocklist {
                 value,
                 contributors: list,
                 port: None,
+                sources: None,
             });
         }
     }

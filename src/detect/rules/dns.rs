@@ -24,7 +24,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Finding, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, SourceCount};
 
 /// Bytes of the registered domain kept for the alert.
 const DOMAIN_BYTES: usize = 64;
@@ -167,7 +167,8 @@ impl Amplification {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Reflector, &acc.top, |b| {
+            let min = super::meaningful(acc.responses);
+            contributors(&mut list, ContributorKind::Reflector, &acc.top, min, |b| {
                 ip_from_bits(b).to_string()
             });
             hold(Finding {
@@ -179,6 +180,10 @@ impl Amplification {
                 value,
                 contributors: list,
                 port: None,
+                sources: Some(SourceCount {
+                    distinct: acc.reflectors.estimate(),
+                    packets: acc.responses,
+                }),
             });
         }
     }
@@ -342,6 +347,7 @@ impl Tunnel {
                     count: acc.suspicious,
                 }],
                 port: None,
+                sources: None,
             });
         }
     }

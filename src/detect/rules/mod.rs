@@ -10,6 +10,7 @@
 mod baseline;
 mod blocklist;
 mod dns;
+mod filter;
 mod scan;
 mod syn_flood;
 mod volume;
@@ -159,7 +160,7 @@ impl RuleState {
         let keys = rule.max_keys;
         match &rule.config.params {
             RuleParams::Volume(p) => RuleState::Volume(volume::Volume::new(rule, p)),
-            RuleParams::SynFlood(p) => RuleState::SynFlood(syn_flood::SynFlood::new(keys, p)),
+            RuleParams::SynFlood(p) => RuleState::SynFlood(syn_flood::SynFlood::new(rule, p)),
             RuleParams::PortScan(p) => RuleState::PortScan(scan::PortScan::new(keys, p)),
             RuleParams::HostSweep(p) => RuleState::HostSweep(scan::HostSweep::new(keys, p)),
             RuleParams::DnsAmplification(p) => {
@@ -346,16 +347,20 @@ fn service_name(service: u32) -> String {
     }
 }
 
-/// The top entries of `top` as contributors of `kind`.
+/// The top entries of `top` as contributors of `kind`, each with its guaranteed count
+/// (space-saving's count minus its error bound: a lower bound of the truth, never an
+/// over-estimate), leaving out those guaranteed fewer than `min`.
 fn contributors<T: Copy + Ord, const N: usize>(
     out: &mut Vec<Contributor>,
     kind: ContributorKind,
     top: &TopK<T, N>,
+    min: u64,
     name: impl Fn(T) -> String,
 ) {
     out.extend(
-        top.sorted()
+        top.guaranteed()
             .into_iter()
+            .filter(|&(_, count)| count >= min.max(1))
             .take(TOP_CONTRIBUTORS)
             .map(|(item, count)| Contributor {
                 kind,
@@ -363,4 +368,11 @@ fn contributors<T: Copy + Ord, const N: usize>(
                 count,
             }),
     );
+}
+
+/// The least guaranteed count worth naming a flood's source (or port, reflector) by, out
+/// of `total`: 2 packets and 1 % of the total. Below it a name is noise (one spoofed
+/// packet among thousands), and a person might block it.
+fn meaningful(total: u64) -> u64 {
+    (total / 100).max(2)
 }

@@ -157,7 +157,7 @@ impl PortScan {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Port, &acc.top, service_name);
+            contributors(&mut list, ContributorKind::Port, &acc.top, 1, service_name);
             hold(Finding {
                 key: AlertKey {
                     src: Some(*scanner),
@@ -167,6 +167,7 @@ impl PortScan {
                 value,
                 contributors: list,
                 port: None,
+                sources: None,
             });
         }
     }
@@ -241,7 +242,7 @@ impl HostSweep {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Host, &acc.top_hosts, |b| {
+            contributors(&mut list, ContributorKind::Host, &acc.top_hosts, 1, |b| {
                 ip_from_bits(b).to_string()
             });
             let probes = acc.counts.attempts + acc.counts.failed;
@@ -260,6 +261,7 @@ impl HostSweep {
                 value,
                 contributors: list,
                 port,
+                sources: None,
             });
         }
     }

@@ -1,20 +1,22 @@
 //! `syn_flood`: SYNs per second to a destination that completes few handshakes.
 //!
-//! Key: the destination (victim). Value: SYNs (SYN without ACK) per second over the
+//! Key: the destination (victim), only inside the rule's scope (under `protected`, a
+//! protected host). Value: SYNs (SYN without ACK) per second over the
 //! window. Guard: completed handshakes (the initiator's ACK moving a flow from
 //! `SynSent`/`SynReceived` to `Established`) are at most `max_completion_ratio` of the
 //! SYNs, so a busy but healthy server does not alert; and the SYNs go to at most
 //! `max_ports` distinct ports (`HyperLogLog`), so a fast port scan is not called a flood.
-//! Contributors: top sources and ports.
+//! Contributors: top sources and ports by guaranteed count, only those worth naming,
+//! and the distinct-source estimate (spoofed floods have about one SYN per source).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Hashes, contributors, ip_from_bits, per_second};
+use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Finding, PacketView, Rule};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
 use crate::flow::TcpState;
 
 #[derive(Default)]
@@ -24,6 +26,7 @@ pub(super) struct Acc {
     ports_seen: Hll,
     sources: TopK<u128, 8>,
     ports: TopK<u16, 8>,
+    sources_seen: Hll,
 }
 
 impl Weight for Acc {
@@ -39,6 +42,7 @@ impl Merge for Acc {
         self.ports_seen.merge(&other.ports_seen);
         self.sources.merge(&other.sources);
         self.ports.merge(&other.ports);
+        self.sources_seen.merge(&other.sources_seen);
     }
 }
 
@@ -46,12 +50,14 @@ pub(in crate::detect) struct SynFlood {
     pub(super) table: KeyTable<IpAddr, Acc>,
     max_completion_ratio: f64,
     max_ports: f64,
+    scope: Scope,
 }
 
 impl SynFlood {
-    pub(super) fn new(max_keys: usize, p: &SynFloodParams) -> SynFlood {
+    pub(super) fn new(rule: &Rule, p: &SynFloodParams) -> SynFlood {
         SynFlood {
-            table: KeyTable::new(max_keys),
+            table: KeyTable::new(rule.max_keys),
+            scope: rule.scope.clone(),
             max_completion_ratio: p.max_completion_ratio,
             #[allow(clippy::cast_precision_loss)]
             max_ports: p.max_ports as f64,
@@ -64,9 +70,14 @@ impl SynFlood {
             return;
         };
         if flags.is_syn_only() {
+            if !self.scope.admits_dst(p) {
+                return;
+            }
             if let Some(mut acc) = self.table.entry(p.dst, h.dst(p)) {
                 acc.syns += 1;
-                acc.sources.add(ip_bits(p.src), 1);
+                let src = ip_bits(p.src);
+                acc.sources.add(src, 1);
+                acc.sources_seen.insert(hash128(src));
                 acc.ports.add(p.dst_port, 1);
                 acc.ports_seen.insert(mix64(u64::from(p.dst_port)));
             }
@@ -96,10 +107,11 @@ impl SynFlood {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
+            let min = meaningful(acc.syns);
+            contributors(&mut list, ContributorKind::Source, &acc.sources, min, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, ContributorKind::Port, &acc.ports, |p| {
+            contributors(&mut list, ContributorKind::Port, &acc.ports, min, |p| {
                 format!("tcp/{p}")
             });
             hold(Finding {
@@ -111,6 +123,10 @@ impl SynFlood {
                 value,
                 contributors: list,
                 port: None,
+                sources: Some(SourceCount {
+                    distinct: acc.sources_seen.estimate(),
+                    packets: acc.syns,
+                }),
             });
         }
     }

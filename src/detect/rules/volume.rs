@@ -1,24 +1,36 @@
-//! `volume`: packets, bits or new flows per second to one destination host, protected
-//! network or host group.
+//! `volume`: packets, bits or new flows per second to one destination host, prefix,
+//! protected network or host group.
 //!
 //! Key ([`Target`]): with `key = "host"` (the default) the destination (victim); with
-//! `key = "network"` the protected network the traffic is for (the destination's network
-//! for inbound and internal traffic, the source's for outbound), or the rule's host group
-//! as a whole when its scope is a group. Value: the chosen metric per second over the
-//! window, counting only packets of the chosen protocol and direction. Contributors: top
-//! sources and destination ports. Covers SYN, UDP and ICMP floods and volumetric denial
-//! of service, on one host or spread over a network.
+//! `key = "prefix"` the destination's prefix (a /24 or /64: carpet bombing spreads a flood
+//! over a subnet so that no host crosses a host threshold); with `key = "network"` the
+//! protected network the traffic is for (the destination's network for inbound and
+//! internal traffic, the source's for outbound), or the rule's host group as a whole when
+//! its scope is a group. Host and prefix keys take only destinations inside the rule's
+//! scope: under scope `protected` the outside server a protected host downloads from is
+//! never a victim. Value: the chosen metric per second over the window, counting only
+//! packets of the chosen protocol and direction and, with `traffic = "unanswered"`, only
+//! packets of no established, answered flow, so a heavy conversation counts its handshake
+//! and nothing more. Guard: `min_hosts` distinct destinations (`HyperLogLog`) for a
+//! spread flood. Contributors: top sources and destination ports by guaranteed count,
+//! only those worth naming; plus the distinct-source estimate. Covers SYN, UDP and ICMP
+//! floods and volumetric denial of service, on one host or spread over a network.
+//!
+//! Every accumulator is a plain mergeable value: counters, `HyperLogLog` registers and
+//! space-saving lists, with no state that depends on the order of packets across keys.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Hashes, contributors, ip_from_bits, per_second};
+use super::filter::{Filter, reversed_direction};
+use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
-use crate::config::{VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol};
-use crate::decode::{TcpFlags, ip_protocol};
-use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope};
-use crate::networks::Direction;
+use crate::config::{VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol, VolumeTraffic};
+use crate::decode::ip_protocol;
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
+use crate::flow::TcpState;
+use crate::networks::Placement;
 
 /// The network index standing for a rule's whole host group.
 const GROUP: u16 = u16::MAX;
@@ -30,6 +42,8 @@ pub(super) enum Target {
     Host(IpAddr),
     /// A protected network by index ([`GROUP`]: the rule's host group).
     Network(u16),
+    /// A destination prefix by its first address, with the protected network it is in.
+    Prefix(IpAddr, Option<u16>),
 }
 
 impl Target {
@@ -47,33 +61,80 @@ impl Target {
                 dst: None,
                 aux: u64::from(n) + 1,
             },
+            Target::Prefix(base, n) => AlertKey {
+                src: None,
+                dst: Some(base),
+                aux: n.map_or(0, |n| u64::from(n) + 1),
+            },
         }
     }
 }
 
 /// How a volume-like rule picks the [`Target`] of a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Keying {
-    Host,
+    /// The destination, if in the scope.
+    Host(Scope),
+    /// The destination's prefix of `v4` or `v6` bits, if the destination is in the scope.
+    Prefix {
+        v4: u8,
+        v6: u8,
+        scope: Scope,
+    },
     Network,
     Group,
 }
 
 impl Keying {
-    pub(super) fn new(rule: &Rule, key: VolumeKey) -> Keying {
+    /// The keying of `rule` by `key`; a prefix key takes `prefix` = (IPv4, IPv6) lengths.
+    pub(super) fn new(rule: &Rule, key: VolumeKey, prefix: (u8, u8)) -> Keying {
         match (key, &rule.scope) {
-            (VolumeKey::Host, _) => Keying::Host,
+            (VolumeKey::Host, scope) => Keying::Host(scope.clone()),
+            (VolumeKey::Prefix, scope) => Keying::Prefix {
+                v4: prefix.0,
+                v6: prefix.1,
+                scope: scope.clone(),
+            },
             (VolumeKey::Network, Scope::Group(..)) => Keying::Group,
             (VolumeKey::Network, _) => Keying::Network,
         }
     }
 
-    /// The target of `p` and its hash; `None` for a network key when neither end is
-    /// protected.
+    /// The target `p`'s source would be as a destination: the side an answer comes from,
+    /// whose count its flow's earlier packets went to.
     #[inline]
-    pub(super) fn target(self, p: &PacketView<'_>, h: &mut Hashes) -> Option<(Target, u64)> {
+    fn reply_target(&self, p: &PacketView<'_>) -> Option<(Target, u64)> {
+        let flipped = PacketView {
+            src: p.dst,
+            dst: p.src,
+            placement: Placement {
+                src: p.placement.dst,
+                dst: p.placement.src,
+            },
+            ..*p
+        };
+        self.target(&flipped, &mut Hashes::default())
+    }
+
+    /// Whether targets are single hosts.
+    fn is_host(&self) -> bool {
+        matches!(self, Keying::Host(_))
+    }
+
+    /// The target of `p` and its hash; `None` for a host or prefix key when the
+    /// destination is outside the scope, for a network key when neither end is protected.
+    #[inline]
+    pub(super) fn target(&self, p: &PacketView<'_>, h: &mut Hashes) -> Option<(Target, u64)> {
         match self {
-            Keying::Host => Some((Target::Host(p.dst), h.dst(p))),
+            Keying::Host(scope) => scope.admits_dst(p).then(|| (Target::Host(p.dst), h.dst(p))),
+            Keying::Prefix { v4, v6, scope } => {
+                if !scope.admits_dst(p) {
+                    return None;
+                }
+                let base = prefix_base(p.dst, *v4, *v6);
+                let target = Target::Prefix(base, p.placement.dst);
+                Some((target, hash128(ip_bits(base))))
+            }
             Keying::Network => p
                 .placement
                 .dst
@@ -84,14 +145,38 @@ impl Keying {
     }
 }
 
+/// The first address of `ip`'s prefix of `v4` (IPv4) or `v6` (IPv6) bits.
+fn prefix_base(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(v4.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((a.to_bits() & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((a.to_bits() & mask).into())
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Acc {
     packets: u64,
+    /// Of `packets`, those a conversation later answered (`traffic = "unanswered"`).
+    answered: u64,
     bytes: u64,
     flows: u64,
     sources: TopK<u128, 8>,
     /// Protocol << 16 | destination port.
     ports: TopK<u32, 8>,
+    /// Distinct sources.
+    sources_seen: Hll,
+    /// Distinct destinations (prefix and network keys only).
+    hosts_seen: Hll,
 }
 
 impl Weight for Acc {
@@ -103,10 +188,13 @@ impl Weight for Acc {
 impl Merge for Acc {
     fn merge(&mut self, other: &Acc) {
         self.packets = self.packets.saturating_add(other.packets);
+        self.answered = self.answered.saturating_add(other.answered);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.flows = self.flows.saturating_add(other.flows);
         self.sources.merge(&other.sources);
         self.ports.merge(&other.ports);
+        self.sources_seen.merge(&other.sources_seen);
+        self.hosts_seen.merge(&other.hosts_seen);
     }
 }
 
@@ -114,88 +202,16 @@ pub(in crate::detect) struct Volume {
     pub(super) table: KeyTable<Target, Acc>,
     filter: Filter,
     keying: Keying,
-}
-
-/// Which packets a volume-like rule counts, and what it counts of them.
-#[derive(Clone, Copy)]
-pub(super) struct Filter {
-    pub(super) metric: VolumeMetric,
-    protocol: VolumeProtocol,
-    direction: VolumeDirection,
-}
-
-impl Filter {
-    pub(super) fn new(
-        metric: VolumeMetric,
-        protocol: VolumeProtocol,
-        direction: VolumeDirection,
-    ) -> Filter {
-        Filter {
-            metric,
-            protocol,
-            direction,
-        }
-    }
-
-    /// Whether `p` has the rule's protocol and direction.
-    #[inline]
-    pub(super) fn admits(self, p: &PacketView<'_>) -> bool {
-        let direction = match self.direction {
-            VolumeDirection::Any => p.direction != Direction::None,
-            VolumeDirection::Inbound => p.direction == Direction::Inbound,
-            VolumeDirection::Outbound => p.direction == Direction::Outbound,
-            VolumeDirection::Internal => p.direction == Direction::Internal,
-        };
-        let protocol = match self.protocol {
-            VolumeProtocol::Any => true,
-            VolumeProtocol::Tcp => p.protocol == ip_protocol::TCP,
-            VolumeProtocol::TcpSyn => p.tcp_flags.is_some_and(TcpFlags::is_syn_only),
-            VolumeProtocol::Udp => p.protocol == ip_protocol::UDP,
-            VolumeProtocol::Icmp => {
-                p.protocol == ip_protocol::ICMP || p.protocol == ip_protocol::ICMPV6
-            }
-            VolumeProtocol::Fragment => p.is_fragment,
-        };
-        direction && protocol
-    }
-
-    /// The [`super::need`] bits of the packets [`Filter::admits`] can admit.
-    pub(super) fn needs(self) -> u32 {
-        use super::need;
-        let direction = match self.direction {
-            VolumeDirection::Any => need::DIRECTED,
-            VolumeDirection::Inbound => need::INBOUND,
-            VolumeDirection::Outbound => need::OUTBOUND,
-            VolumeDirection::Internal => need::INTERNAL,
-        };
-        let protocol = match self.protocol {
-            VolumeProtocol::Any => 0,
-            VolumeProtocol::Tcp => need::PROTO_TCP,
-            VolumeProtocol::TcpSyn => need::SYN_ONLY,
-            VolumeProtocol::Udp => need::PROTO_UDP,
-            VolumeProtocol::Icmp => need::PROTO_ICMP,
-            VolumeProtocol::Fragment => need::FRAGMENT,
-        };
-        direction | protocol
-    }
-
-    /// What `p` adds to the metric.
-    #[inline]
-    pub(super) fn amount(self, p: &PacketView<'_>) -> u64 {
-        match self.metric {
-            VolumeMetric::Packets => 1,
-            VolumeMetric::Bits => u64::from(p.wire_len).saturating_mul(8),
-            VolumeMetric::Flows => u64::from(p.flow.is_some_and(|f| f.created)),
-        }
-    }
+    min_hosts: f64,
 }
 
 impl Volume {
     pub(super) fn new(rule: &Rule, p: &VolumeParams) -> Volume {
         Volume {
             table: KeyTable::new(rule.max_keys),
-            filter: Filter::new(p.metric, p.protocol, p.direction),
-            keying: Keying::new(rule, p.key),
+            filter: Filter::new(p.metric, p.protocol, p.direction, p.traffic),
+            keying: Keying::new(rule, p.key, (p.prefix_v4, p.prefix_v6)),
+            min_hosts: f64::from(p.min_hosts),
         }
     }
 
@@ -205,6 +221,9 @@ impl Volume {
 
     #[inline]
     pub(super) fn observe(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
+        if self.filter.traffic == VolumeTraffic::Unanswered {
+            self.credit(p, h);
+        }
         if !self.filter.admits(p) {
             return;
         }
@@ -219,30 +238,91 @@ impl Volume {
         if p.flow.is_some_and(|f| f.created) {
             acc.flows += 1;
         }
-        acc.sources.add(ip_bits(p.src), 1);
+        let src = ip_bits(p.src);
+        acc.sources.add(src, 1);
+        acc.sources_seen.insert(hash128(src));
         acc.ports
             .add(u32::from(p.protocol) << 16 | u32::from(p.dst_port), 1);
+        if !self.keying.is_host() {
+            acc.hosts_seen.insert(h.dst(p));
+        }
+    }
+
+    /// Credits back the unanswered packets a conversation turned out to answer: a TCP
+    /// handshake completed by the initiator's ACK takes back the SYN from the
+    /// responder's count and the SYN-ACK from the initiator's; the first answer of any
+    /// other flow but ICMP (whose requests always count) takes back the packets it
+    /// answers from the answering side's count. A busy server's new connections and a
+    /// resolver's queries so cost nothing, while a flood (spoofed, never answered, or SYNs
+    /// answered but never completed) keeps its count. Credits only lower `packets`.
+    #[inline]
+    fn credit(&mut self, p: &PacketView<'_>, h: &mut Hashes) {
+        let Some(f) = p.flow else {
+            return;
+        };
+        if !self.filter.admits_protocol(p) && self.filter.protocol != VolumeProtocol::TcpSyn {
+            return;
+        }
+        if p.protocol == ip_protocol::TCP {
+            let completed = f.is_initiator_side
+                && f.state == TcpState::Established
+                && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived);
+            if !completed {
+                return;
+            }
+            if self.filter.admits_direction(p.direction) {
+                let target = self.keying.target(p, h);
+                self.take_back(target, 1);
+            }
+            if self.filter.protocol != VolumeProtocol::TcpSyn
+                && self.filter.admits_direction(reversed_direction(p))
+            {
+                let target = self.keying.reply_target(p);
+                self.take_back(target, 1);
+            }
+        } else if f.is_first_reply
+            && !matches!(p.protocol, ip_protocol::ICMP | ip_protocol::ICMPV6)
+            && self.filter.admits_direction(reversed_direction(p))
+        {
+            let target = self.keying.reply_target(p);
+            self.take_back(target, f.packets_in_flow.saturating_sub(1));
+        }
+    }
+
+    /// Lowers the tracked `target`'s count by `packets` answered.
+    #[inline]
+    fn take_back(&mut self, target: Option<(Target, u64)>, packets: u64) {
+        if let Some((target, hash)) = target
+            && let Some(mut acc) = self.table.get_mut(target, hash)
+        {
+            acc.answered = acc.answered.saturating_add(packets);
+        }
     }
 
     pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (target, acc) in self.table.iter() {
             let count = match self.filter.metric {
-                VolumeMetric::Packets => acc.packets,
+                VolumeMetric::Packets => acc.packets.saturating_sub(acc.answered),
                 VolumeMetric::Bits => acc.bytes.saturating_mul(8),
                 VolumeMetric::Flows => acc.flows,
             };
             let value = per_second(count, elapsed, rule.window);
-            if value < rule.threshold {
+            // The distinct-host estimate is the dear test: only for keys past the rate.
+            if value < rule.threshold
+                || (self.min_hosts > 1.0 && acc.hosts_seen.estimate().round() < self.min_hosts)
+            {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
+            let min = meaningful(acc.packets);
+            contributors(&mut list, ContributorKind::Source, &acc.sources, min, |b| {
                 ip_from_bits(b).to_string()
             });
             contributors(
                 &mut list,
                 ContributorKind::Port,
                 &acc.ports,
+                min,
                 super::service_name,
             );
             hold(Finding {
@@ -250,6 +330,10 @@ impl Volume {
                 value,
                 contributors: list,
                 port: None,
+                sources: Some(SourceCount {
+                    distinct: acc.sources_seen.estimate(),
+                    packets: acc.packets,
+                }),
             });
         }
     }

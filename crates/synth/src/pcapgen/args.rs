@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use netwarden::timestamp::Timestamp;
 
 use crate::scenarios::{
-    DEFAULT_SEED, DnsAmplificationParams, DnsTunnelParams, FloodParams, HostSweepParams, MixParams,
-    PortScanParams, SynFloodParams,
+    CarpetBombParams, CarpetProtocol, DEFAULT_SEED, DnsAmplificationParams, DnsTunnelParams,
+    FloodParams, HostSweepParams, MixParams, PortScanParams, SynFloodParams, TransferParams,
 };
 
 /// Generate deterministic synthetic traffic as a pcap file and print its ground truth as JSON.
@@ -45,7 +45,8 @@ pub(super) enum Scenario {
     SynFlood(SynFloodArgs),
     /// UDP flood from one or a few sources to one victim.
     UdpFlood(FloodArgs),
-    /// ICMP echo-request flood from one or a few sources to one victim.
+    /// ICMP echo-request flood from one or a few sources to one victim (--replies: the
+    /// victim answers each request).
     IcmpFlood(FloodArgs),
     /// SYN scan of ports 1..=--ports of one host.
     PortScan(PortScanArgs),
@@ -55,6 +56,10 @@ pub(super) enum Scenario {
     DnsAmplification(DnsAmplificationArgs),
     /// DNS tunnel: long base32 labels under t.tunnel.example, each query answered.
     DnsTunnel(DnsTunnelArgs),
+    /// Flood spread over the hosts of 10.201.7.0/24, none of them hit hard (carpet bombing).
+    CarpetBomb(CarpetBombArgs),
+    /// One large, healthy TCP download by a protected host from an outside server.
+    BulkTransfer(BulkTransferArgs),
 }
 
 /// Options of `mix`.
@@ -146,6 +151,9 @@ pub(super) struct FloodArgs {
     /// Zero bytes of payload per packet.
     #[arg(long, default_value_t = FloodParams::default().payload_bytes)]
     payload_bytes: usize,
+    /// ICMP only: the victim answers every echo request.
+    #[arg(long)]
+    replies: bool,
 }
 
 impl FloodArgs {
@@ -155,6 +163,7 @@ impl FloodArgs {
             pps: self.pps,
             sources: self.sources,
             payload_bytes: self.payload_bytes,
+            replies: self.replies,
             start: self.common.start,
             seed: self.common.seed,
             ..FloodParams::default()
@@ -274,6 +283,83 @@ impl DnsTunnelArgs {
             start: self.common.start,
             seed: self.common.seed,
             ..DnsTunnelParams::default()
+        }
+    }
+}
+
+/// Options of `carpet-bomb`.
+#[derive(Args, Debug)]
+pub(super) struct CarpetBombArgs {
+    #[command(flatten)]
+    pub(super) common: Common,
+    /// Attack packets.
+    #[arg(long, default_value_t = CarpetBombParams::default().packets)]
+    packets: u64,
+    /// Packets per second of trace time, over the whole /24.
+    #[arg(long, default_value_t = CarpetBombParams::default().pps)]
+    pps: u64,
+    /// What is sent.
+    #[arg(long, value_enum, default_value_t = CarpetArg::Udp)]
+    protocol: CarpetArg,
+    /// Hosts hit, .1 upward (at most 254).
+    #[arg(long, default_value_t = CarpetBombParams::default().hosts)]
+    hosts: u32,
+    /// Distinct sources, 198.18.0.0 upward (at most 131072).
+    #[arg(long, default_value_t = CarpetBombParams::default().sources)]
+    sources: u32,
+}
+
+/// `--protocol` of `carpet-bomb`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum CarpetArg {
+    Udp,
+    Syn,
+    Icmp,
+}
+
+impl CarpetBombArgs {
+    pub(super) fn params(&self) -> CarpetBombParams {
+        CarpetBombParams {
+            packets: self.packets,
+            pps: self.pps,
+            protocol: match self.protocol {
+                CarpetArg::Udp => CarpetProtocol::Udp,
+                CarpetArg::Syn => CarpetProtocol::Syn,
+                CarpetArg::Icmp => CarpetProtocol::Icmp,
+            },
+            hosts: self.hosts,
+            sources: self.sources,
+            start: self.common.start,
+            seed: self.common.seed,
+            ..CarpetBombParams::default()
+        }
+    }
+}
+
+/// Options of `bulk-transfer`.
+#[derive(Args, Debug)]
+pub(super) struct BulkTransferArgs {
+    #[command(flatten)]
+    pub(super) common: Common,
+    /// Payload bytes downloaded.
+    #[arg(long, default_value_t = TransferParams::default().bytes)]
+    bytes: u64,
+    /// Payload rate, bits per second of trace time.
+    #[arg(long, default_value_t = TransferParams::default().bits_per_second)]
+    bits_per_second: u64,
+    /// Over IPv6 (`fd00:201::50` from `2001:db8::80`).
+    #[arg(long)]
+    ipv6: bool,
+}
+
+impl BulkTransferArgs {
+    pub(super) fn params(&self) -> TransferParams {
+        TransferParams {
+            bytes: self.bytes,
+            bits_per_second: self.bits_per_second,
+            ipv6: self.ipv6,
+            start: self.common.start,
+            seed: self.common.seed,
         }
     }
 }

@@ -107,6 +107,12 @@ where
         Scenario::DnsTunnel(a) => write(&a.common, "dns-tunnel", |e| {
             scenarios::dns_tunnel(&a.params(), e)
         }),
+        Scenario::CarpetBomb(a) => write(&a.common, "carpet-bomb", |e| {
+            scenarios::carpet_bomb(&a.params(), e)
+        }),
+        Scenario::BulkTransfer(a) => write(&a.common, "bulk-transfer", |e| {
+            scenarios::bulk_transfer(&a.params(), e)
+        }),
     }
 }
 

@@ -271,6 +271,9 @@ pub struct FloodParams {
     pub victim: Ipv4Addr,
     /// Zero bytes of UDP payload or ICMP echo data per packet (at most 65000).
     pub payload_bytes: usize,
+    /// ICMP only: the victim answers every echo request with an echo reply, as a host
+    /// under a ping flood does (UDP floods are never answered).
+    pub replies: bool,
     /// Time of the first packet.
     pub start: Timestamp,
     /// Seed.
@@ -285,6 +288,7 @@ impl Default for FloodParams {
             sources: 1,
             victim: Ipv4Addr::new(10, 201, 0, 40),
             payload_bytes: 512,
+            replies: false,
             start: DEFAULT_START,
             seed: DEFAULT_SEED,
         }
@@ -307,6 +311,8 @@ pub struct FloodTruth {
     pub attack_start_ns: u64,
     /// Time of the last attack packet (ns since the epoch).
     pub attack_end_ns: u64,
+    /// Echo replies from the victim.
+    pub replies: u64,
 }
 
 /// Generates a UDP flood to random destination ports of one victim.
@@ -361,6 +367,7 @@ fn constant_rate_flood(
         .map(|k| Ipv4Addr::from(FIRST_FLOOD_SOURCE + k))
         .collect();
     let mut frame = Vec::with_capacity(params.payload_bytes + 64);
+    let mut replies = 0;
     for j in 0..params.packets {
         let at = params
             .start
@@ -398,6 +405,13 @@ fn constant_rate_flood(
         }
         .write(&mut frame);
         tally.emit(at, &frame);
+        if let (TransportSpec::IcmpEcho(echo), true) = (transport, params.replies) {
+            // Halfway to the next request, so frames stay in time order.
+            let next = rate_offset_ns(j + 1, params.pps) - rate_offset_ns(j, params.pps);
+            write_echo_reply(src, params, echo, &mut frame);
+            tally.emit(at + next / 2, &frame);
+            replies += 1;
+        }
     }
     Ok(FloodTruth {
         totals: tally.totals,
@@ -410,7 +424,23 @@ fn constant_rate_flood(
         sources,
         attack_start_ns: tally.totals.first_ts_ns,
         attack_end_ns: tally.totals.last_ts_ns,
+        replies,
     })
+}
+
+/// The victim's echo reply to `echo` from `src`.
+fn write_echo_reply(src: Ipv4Addr, params: &FloodParams, echo: IcmpEchoSpec, out: &mut Vec<u8>) {
+    FrameSpec {
+        link: link(true, None),
+        ip: IpSpec::V4(Ipv4Spec::new(params.victim, src)),
+        transport: TransportSpec::IcmpEcho(IcmpEchoSpec {
+            is_reply: true,
+            ..echo
+        }),
+        payload: Payload::Zeros(params.payload_bytes),
+        l4_checksum: true,
+    }
+    .write(out);
 }
 
 #[cfg(test)]

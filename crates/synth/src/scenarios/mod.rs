@@ -2,7 +2,9 @@
 //!
 //! Owns the generators: [`mix()`] (a realistic gateway mix, for benchmarks and fixtures),
 //! [`syn_flood()`], [`udp_flood()`], [`icmp_flood()`], [`port_scan()`], [`host_sweep()`],
-//! [`dns_amplification()`] and [`dns_tunnel()`] (small attack traces for detection tests).
+//! [`dns_amplification()`] and [`dns_tunnel()`] (small attack traces for detection tests),
+//! [`carpet_bomb()`] (a flood spread over a /24) and [`bulk_transfer()`] (one large healthy
+//! download, which flood rules must leave alone).
 //! Each takes a parameter struct with a `Default` (start 2026-01-01T00:00:00Z, seed 42),
 //! calls `emit(timestamp, frame)` once per frame in non-decreasing time order, and returns a
 //! serialisable ground-truth struct whose counts equal what was emitted.
@@ -20,6 +22,7 @@
 //! Memory is bounded by the number of concurrently active sessions (a binary heap of
 //! next-event times), never by the packet count.
 
+mod carpet;
 mod dns_abuse;
 mod endpoints;
 mod flood;
@@ -27,10 +30,12 @@ mod mix;
 mod recon;
 mod schedule;
 mod session;
+mod transfer;
 
 use netwarden::timestamp::Timestamp;
 use serde::Serialize;
 
+pub use carpet::{CarpetBombParams, CarpetBombTruth, CarpetProtocol, carpet_bomb};
 pub use dns_abuse::{
     DnsAmplificationParams, DnsAmplificationTruth, DnsTunnelParams, DnsTunnelTruth,
     dns_amplification, dns_tunnel,
@@ -42,6 +47,7 @@ pub use mix::{FlowCounts, MixParams, MixTruth, mix};
 pub use recon::{
     HostSweepParams, HostSweepTruth, PortScanParams, PortScanTruth, host_sweep, port_scan,
 };
+pub use transfer::{TransferParams, TransferTruth, bulk_transfer};
 
 /// Default start of every scenario: 2026-01-01T00:00:00Z.
 pub const DEFAULT_START: Timestamp = Timestamp::from_nanos(1_767_225_600 * NANOS_PER_SEC);

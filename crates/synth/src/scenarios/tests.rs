@@ -616,3 +616,100 @@ fn every_generated_frame_decodes_without_error() {
     };
     assert_decodes_cleanly(&collect(|e| dns_tunnel(&tunnel, e).unwrap()).1);
 }
+
+#[test]
+fn icmp_flood_replies_answer_every_request_in_time_order() {
+    let params = FloodParams {
+        packets: 500,
+        pps: 5000,
+        replies: true,
+        ..FloodParams::default()
+    };
+    let (truth, seen) = collect(|emit| icmp_flood(&params, emit).unwrap());
+    assert_time_ordered_and_totals(&seen, &truth.totals);
+    assert_headers_valid(&seen);
+    assert_eq!(truth.replies, 500);
+    assert_eq!(seen.len(), 1000);
+    let victim = IpAddr::V4(params.victim);
+    let from_victim = seen
+        .iter()
+        .filter(|s| ip_fields(&s.frame).0 == victim)
+        .count();
+    assert_eq!(from_victim, 500);
+}
+
+#[test]
+fn carpet_bomb_spreads_over_the_prefix_and_truth_matches_frames() {
+    let params = CarpetBombParams {
+        packets: 20_000,
+        pps: 10_000,
+        protocol: CarpetProtocol::Syn,
+        ..CarpetBombParams::default()
+    };
+    let (truth, seen) = collect(|emit| carpet_bomb(&params, emit).unwrap());
+    assert_time_ordered_and_totals(&seen, &truth.totals);
+    assert_headers_valid(&seen);
+    let mut per_host = std::collections::HashMap::new();
+    let mut sources = HashSet::new();
+    for s in &seen {
+        let (src, dst, proto, ..) = ip_fields(&s.frame);
+        assert_eq!(proto, 6);
+        assert_eq!(tcp_flags(&s.frame), 0x02);
+        // IPv4 only: an IPv6 destination fails the prefix check below.
+        let dst = match dst {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        assert_eq!(dst.octets()[..3], [10, 201, 7]);
+        assert!((1..=254).contains(&dst.octets()[3]));
+        *per_host.entry(dst).or_insert(0u64) += 1;
+        sources.insert(src);
+    }
+    assert_eq!(per_host.len(), 254, "every host is hit");
+    assert_eq!(
+        per_host.values().copied().max(),
+        Some(truth.max_packets_per_host)
+    );
+    assert!(truth.max_packets_per_host < 200, "no host is hit hard");
+    assert_eq!(sources.len(), 64);
+    assert_eq!(truth.prefix, Ipv4Addr::new(10, 201, 7, 0));
+}
+
+#[test]
+fn bulk_transfer_is_one_flow_at_the_asked_rate() {
+    for ipv6 in [false, true] {
+        let params = TransferParams {
+            bytes: 2_000_000,
+            bits_per_second: 100_000_000,
+            ipv6,
+            ..TransferParams::default()
+        };
+        let (truth, seen) = collect(|emit| bulk_transfer(&params, emit).unwrap());
+        assert_time_ordered_and_totals(&seen, &truth.totals);
+        assert_headers_valid(&seen);
+        let pairs: HashSet<(IpAddr, IpAddr, u16, u16)> = seen
+            .iter()
+            .map(|s| {
+                let (src, dst, proto, ..) = ip_fields(&s.frame);
+                assert_eq!(proto, 6);
+                let (sp, dp) = ports(&s.frame);
+                if src == truth.client {
+                    (src, dst, sp, dp)
+                } else {
+                    (dst, src, dp, sp)
+                }
+            })
+            .collect();
+        assert_eq!(pairs.len(), 1, "one connection");
+        // Handshake (3) + request + data + ACKs + teardown (3).
+        assert_eq!(
+            seen.len() as u64,
+            7 + truth.data_packets + truth.ack_packets
+        );
+        let mss = if ipv6 { 1440 } else { 1460 };
+        assert_eq!(truth.data_packets, 2_000_000_u64.div_ceil(mss));
+        // 2 MB at 100 Mbit/s: 160 ms of data.
+        let span = truth.data_end_ns - truth.data_start_ns;
+        assert!((150_000_000..=160_000_000).contains(&span), "{span}");
+    }
+}

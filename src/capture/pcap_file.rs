@@ -244,6 +244,9 @@ impl PcapFileSource {
                 })
             }
             Format::Ng { big_endian } => {
+                if let Some(why) = short_block(data, big_endian) {
+                    return Parsed::Corrupt(why);
+                }
                 let parsed = if big_endian {
                     pcap_parser::parse_block_be(data)
                 } else {
@@ -297,6 +300,26 @@ impl PcapFileSource {
             }
         }
     }
+}
+
+/// The pcapng block type of a section header, the same in both byte orders.
+const SECTION_HEADER_BLOCK: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Why the pcapng block at the start of `data` cannot be valid, when its length is less
+/// than the 12 bytes of its own framing (type, length, trailing length). pcap-parser
+/// 0.17 subtracts 12 from the length of some block types unchecked (a process
+/// information block of length 5 overflows). A section header is left to the parser: its
+/// length is in the byte order its own magic gives.
+fn short_block(data: &[u8], big_endian: bool) -> Option<String> {
+    let (block_type, rest) = data.split_first_chunk::<4>()?;
+    let length = rest.first_chunk::<4>()?;
+    let length = if big_endian {
+        u32::from_be_bytes(*length)
+    } else {
+        u32::from_le_bytes(*length)
+    };
+    (length < 12 && *block_type != SECTION_HEADER_BLOCK)
+        .then(|| format!("block length {length} is below the 12 bytes of its framing"))
 }
 
 /// What the buffer holds next.
@@ -664,6 +687,32 @@ mod tests {
         // after the block type and length.
         bytes[36..38].copy_from_slice(&105u16.to_le_bytes());
         assert_refuses_802_11(&bytes);
+    }
+
+    #[test]
+    fn pcapng_block_shorter_than_its_own_framing_is_corrupt_not_a_panic() {
+        // Found by the pcap_file fuzz target: a process information block (type
+        // 0x80000001) claiming 5 bytes made pcap-parser compute 5 - 12 and panic on
+        // overflow in debug builds (and wrap in release). 12 bytes is the least any block
+        // has: type, length and the trailing length.
+        for big_endian in [false, true] {
+            let mut bytes = pcapng_bytes(big_endian, &[]);
+            for v in [0x8000_0001_u32, 5] {
+                bytes.extend_from_slice(&if big_endian {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                });
+            }
+            bytes.extend_from_slice(&[0; 12]);
+            let f = write_temp(&bytes);
+            let (frames, ending) = read_all(f.path());
+            assert!(frames.is_empty());
+            assert!(
+                matches!(&ending, Some(Ending::Truncated(why)) if why.contains("block length 5")),
+                "{ending:?}"
+            );
+        }
     }
 
     #[test]

@@ -57,11 +57,14 @@ pub struct AdminThread {
 }
 
 impl AdminThread {
-    /// Binds `addr` (failing start-up on a clash) and serves on a new thread.
+    /// Binds `config.metrics.listen` (failing start-up on a clash) and serves on a new
+    /// thread, with the endpoint's limits sized against the descriptors open now.
     ///
     /// # Errors
     /// The address cannot be bound or the runtime cannot start.
-    pub fn start(addr: SocketAddr, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+    pub fn start(config: &Config, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+        let settings = admin::Settings::from_config(config);
+        let addr = settings.listen;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -82,7 +85,8 @@ impl AdminThread {
                 let shutdown = async move {
                     drop(stopped.await);
                 };
-                if let Err(e) = runtime.block_on(admin::serve(listener, state, shutdown)) {
+                if let Err(e) = runtime.block_on(admin::serve(listener, &settings, state, shutdown))
+                {
                     tracing::error!(error = %e, "Metrics endpoint failed.");
                 }
             })
@@ -144,7 +148,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
-    let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
+    let admin = AdminThread::start(&config, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
     privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
     let shutdown = Arc::new(AtomicBool::new(false));

@@ -17,6 +17,7 @@ mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,8 @@ pub mod limits {
     pub const MIN_FLOWS: usize = 1_024;
     /// Largest allowed flow-table cap (about 160 bytes each).
     pub const MAX_FLOWS: usize = 64 * 1024 * 1024;
+    /// Largest allowed `metrics.max_connections`.
+    pub const MAX_HTTP_CONNECTIONS: usize = 65_536;
 }
 
 /// The whole configuration file.
@@ -268,6 +271,18 @@ pub struct MetricsConfig {
     pub top_talkers: usize,
     /// Window of packet time over which top talkers are ranked.
     pub top_talkers_window: HumanDuration,
+    /// How long a client has to send a whole request head: from the connection's start
+    /// (TLS handshake included) for its first request, from the first byte for later ones.
+    /// A client that is slower is disconnected unanswered.
+    pub header_read_timeout: HumanDuration,
+    /// How long a kept-alive connection may wait for its next request, or stall while its
+    /// answer is written, before it is closed.
+    pub idle_timeout: HumanDuration,
+    /// Most connections open at once. At the cap, the connection idle the longest (no
+    /// request in progress) is closed to admit the new one. It is also lowered at start so
+    /// that the endpoint never takes the file descriptors alert delivery and the state
+    /// file need (see the README's Security section).
+    pub max_connections: usize,
 }
 
 impl Default for MetricsConfig {
@@ -276,6 +291,9 @@ impl Default for MetricsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9847)),
             top_talkers: 10,
             top_talkers_window: HumanDuration::secs(10),
+            header_read_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(120),
+            max_connections: 64,
         }
     }
 }
@@ -506,6 +524,7 @@ impl Config {
                 "must be at least 1s".to_owned(),
             );
         }
+        m.validate_limits(&mut bad);
         self.alerting.validate(&mut bad);
         self.self_alerts.validate(&mut bad);
         problems
@@ -538,6 +557,43 @@ impl Config {
                     format!("network `{}` lists no CIDRs", n.name),
                 );
             }
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Checks the endpoint's timeouts and connection cap.
+    fn validate_limits(&self, bad: &mut impl FnMut(&str, String)) {
+        let within = |d: HumanDuration, low: Duration, high: Duration| (low..=high).contains(&d.0);
+        if !within(
+            self.header_read_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        ) {
+            bad(
+                "metrics.header_read_timeout",
+                "must be between 100ms and 5m".to_owned(),
+            );
+        }
+        if !within(
+            self.idle_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ) {
+            bad(
+                "metrics.idle_timeout",
+                "must be between 1s and 1h".to_owned(),
+            );
+        }
+        if !(1..=limits::MAX_HTTP_CONNECTIONS).contains(&self.max_connections) {
+            bad(
+                "metrics.max_connections",
+                format!(
+                    "must be 1 to {}, got {}",
+                    limits::MAX_HTTP_CONNECTIONS,
+                    self.max_connections
+                ),
+            );
         }
     }
 }
@@ -628,6 +684,29 @@ mod tests {
         );
         assert!(
             errs[2].starts_with("test.toml:6:1: key `metrics.top_talkers`"),
+            "{}",
+            errs[2]
+        );
+    }
+
+    #[test]
+    fn endpoint_limits_are_checked_with_their_lines() {
+        let errs = errors_of(
+            "[metrics]\nheader_read_timeout = \"1ms\"\nidle_timeout = \"2h\"\nmax_connections = 0\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("test.toml:2:1: key `metrics.header_read_timeout`"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("test.toml:3:1: key `metrics.idle_timeout`"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].starts_with("test.toml:4:1: key `metrics.max_connections`"),
             "{}",
             errs[2]
         );

@@ -100,6 +100,8 @@ pub struct Metrics {
     pub reload: ReloadMetrics,
     /// Self-alerts firing now, by rule and severity (set by `crate::health`).
     pub self_alerts_firing: IntGaugeVec,
+    /// The metrics endpoint's own connections.
+    pub http: HttpMetrics,
     network_names: Vec<String>,
 }
 
@@ -267,6 +269,7 @@ impl Metrics {
                 "Self-alerts (netwarden about itself) firing now, by rule and severity.",
                 &["rule", "severity"],
             )?,
+            http: HttpMetrics::new(&r)?,
             network_names: network_names.to_vec(),
             registry: r,
         };
@@ -687,6 +690,40 @@ impl RuleMetrics {
     pub fn retire(self) {
         self.firing.sub(self.last_firing);
         self.keys.sub(self.last_keys);
+    }
+}
+
+/// The metrics endpoint's connections: how many are open, and what it turned away.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    /// Connections open now.
+    pub open: IntGauge,
+    rejections: IntCounterVec,
+}
+
+impl HttpMetrics {
+    fn new(r: &Registry) -> prometheus::Result<HttpMetrics> {
+        let open = IntGauge::new(
+            "netwarden_http_connections_open",
+            "Connections open to the metrics endpoint.",
+        )?;
+        r.register(Box::new(open.clone()))?;
+        Ok(HttpMetrics {
+            open,
+            rejections: counter_vec(
+                r,
+                "netwarden_http_rejections_total",
+                "Connections or requests the metrics endpoint turned away, by reason.",
+                &["reason"],
+            )?,
+        })
+    }
+
+    /// Counts one connection or request turned away for `reason` (`header_timeout`,
+    /// `idle_timeout`, `evicted`, `over_capacity`, `tls_handshake`, `unauthorized`,
+    /// `rate_limited`).
+    pub fn reject(&self, reason: &'static str) {
+        self.rejections.with_label_values(&[reason]).inc();
     }
 }
 

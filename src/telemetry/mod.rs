@@ -15,6 +15,6 @@ mod top_talkers;
 pub use metrics::{AlertMetrics, AlertSinkMetrics};
 pub use metrics::{DetectionMetricVecs, DetectionMetrics, RuleMetrics};
 pub use metrics::{
-    InterfaceMetrics, Metrics, Protocol, ReloadMetrics, TCP_FLAG_NAMES, WorkerMetrics,
+    HttpMetrics, InterfaceMetrics, Metrics, Protocol, ReloadMetrics, TCP_FLAG_NAMES, WorkerMetrics,
 };
 pub use top_talkers::{Rate, Talker, TopTalkerBoard, TopTalkers};

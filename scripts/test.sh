@@ -20,7 +20,9 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [[ -x /usr/bin/prometheus-alertmanager ]] || need+=(prometheus-alertmanager)
-# The alert log's rotation test runs the shipped logrotate snippet.
+# TLS tests talk to netwarden and Alertmanager with curl; the alert log's rotation test
+# runs the shipped logrotate snippet.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 if ((${#need[@]})); then
     echo "Installing test dependencies: ${need[*]}"

@@ -14,8 +14,10 @@
 //! telemetry/ Prometheus registry and metric definitions, top-talker sketch
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
+//! admin/     the /metrics endpoint: timeouts, connection cap, TLS and basic auth
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
+//! tls.rs     rustls provider and PEM files, for the endpoint and alert delivery
 //! ```
 //!
 //! Leaves: `config`, `timestamp`, `decode`, `rng` depend on nothing else in the crate.
@@ -38,3 +40,4 @@ pub mod pipeline;
 pub mod rng;
 pub mod telemetry;
 pub mod timestamp;
+pub mod tls;

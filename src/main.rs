@@ -46,6 +46,8 @@ fn check_config(arg: &netwarden::cli::ConfigArg) -> anyhow::Result<()> {
     let loaded = netwarden::config::load(arg.config.as_deref())?;
     // Building the rules reads the blocklist files, whose lines are checked too.
     netwarden::detect::RuleSet::build(&loaded.config)?;
+    // The web configuration, with the certificate and key it names, as start-up loads it.
+    netwarden::admin::check_web_config(&loaded.config)?;
     let shown = loaded.path.as_deref().map_or_else(
         || netwarden::config::BUILT_IN_PATH.to_owned(),
         |p| p.display().to_string(),

@@ -19,7 +19,8 @@
 //! needs. Every closed or refused connection is counted by reason
 //! (`netwarden_http_rejections_total`).
 //!
-//! Does not own: the routes (`super`).
+//! With TLS on, the handshake counts as part of the first request head. Does not own: the
+//! routes (`super`), or TLS and authentication settings (`web`).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -38,6 +39,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::web::{Web, WebSource};
 use crate::telemetry::HttpMetrics;
 
 /// How the endpoint protects itself; see the module doc.
@@ -71,6 +73,7 @@ const MAX_EVICTION_YIELDS: usize = 64;
 pub(super) async fn serve(
     listener: TcpListener,
     limits: Limits,
+    web: Arc<WebSource>,
     app: Router,
     metrics: HttpMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -97,10 +100,13 @@ pub(super) async fn serve(
         };
         let task = tokio::spawn(connection(
             stream,
-            activity,
-            limits,
+            Peer {
+                activity,
+                limits,
+                web: web.current(),
+                metrics: metrics.clone(),
+            },
             app.clone(),
-            metrics.clone(),
             admitted,
         ));
         connections.attach(task.abort_handle());
@@ -117,26 +123,54 @@ pub(super) async fn serve(
     Ok(())
 }
 
-/// Drives one connection until it ends or breaks a limit.
-async fn connection(
-    stream: TcpStream,
+/// What one connection is served with.
+struct Peer {
     activity: Arc<Activity>,
     limits: Limits,
-    app: Router,
+    web: Arc<Web>,
     metrics: HttpMetrics,
-    _admitted: Admitted,
-) {
-    let io = TokioIo::new(Tracked {
+}
+
+/// Drives one connection until it ends or breaks a limit: the TLS handshake first (within
+/// the header read timeout) when TLS is on, then HTTP/1.1.
+async fn connection(stream: TcpStream, peer: Peer, app: Router, _admitted: Admitted) {
+    let tracked = Tracked {
         inner: stream,
-        activity: Arc::clone(&activity),
-    });
-    let tower = TowerToHyperService::new(app);
-    let in_request = Arc::clone(&activity);
+        activity: Arc::clone(&peer.activity),
+    };
+    let Some(acceptor) = peer.web.tls.clone() else {
+        return http(tracked, &peer, app).await;
+    };
+    let deadline = peer
+        .activity
+        .expiry(&peer.limits)
+        .map_or_else(Instant::now, |(at, _)| at);
+    match tokio::time::timeout_at(deadline, acceptor.accept(tracked)).await {
+        Ok(Ok(tls)) => http(tls, &peer, app).await,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake with a metrics client failed.");
+            peer.metrics.reject("tls_handshake");
+        }
+        Err(_) => peer.metrics.reject("header_timeout"),
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until the client leaves or a limit closes the connection.
+async fn http<IO>(io: IO, peer: &Peer, app: Router)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tower = Arc::new(TowerToHyperService::new(app));
+    let (activity, web, metrics) = (
+        Arc::clone(&peer.activity),
+        Arc::clone(&peer.web),
+        peer.metrics.clone(),
+    );
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let guard = RequestGuard::begin(Arc::clone(&in_request));
-        let answer = hyper::service::Service::call(&tower, request);
+        let guard = RequestGuard::begin(Arc::clone(&activity));
+        let (web, tower, metrics) = (Arc::clone(&web), Arc::clone(&tower), metrics.clone());
         async move {
-            let response = answer.await;
+            let response = web.answer(request, &tower, &metrics).await;
             drop(guard);
             response
         }
@@ -146,10 +180,10 @@ async fn connection(
     builder
         .header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES);
-    let mut served = std::pin::pin!(builder.serve_connection(io, service));
+    let mut served = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
     loop {
-        let expiry = activity.expiry(&limits);
-        let wake = expiry.map_or_else(|| Instant::now() + limits.idle_timeout, |(at, _)| at);
+        let expiry = peer.activity.expiry(&peer.limits);
+        let wake = expiry.map_or_else(|| Instant::now() + peer.limits.idle_timeout, |(at, _)| at);
         tokio::select! {
             result = &mut served => {
                 if let Err(e) = result {
@@ -158,10 +192,10 @@ async fn connection(
                 return;
             }
             () = tokio::time::sleep_until(wake) => {
-                if let Some((at, reason)) = activity.expiry(&limits)
+                if let Some((at, reason)) = peer.activity.expiry(&peer.limits)
                     && at <= Instant::now()
                 {
-                    metrics.reject(reason);
+                    peer.metrics.reject(reason);
                     return;
                 }
             }

@@ -61,9 +61,10 @@ impl AdminThread {
     /// thread, with the endpoint's limits sized against the descriptors open now.
     ///
     /// # Errors
-    /// The address cannot be bound or the runtime cannot start.
+    /// The web configuration cannot be loaded, the address cannot be bound or the runtime
+    /// cannot start.
     pub fn start(config: &Config, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
-        let settings = admin::Settings::from_config(config);
+        let settings = admin::Settings::from_config(config)?;
         let addr = settings.listen;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -50,6 +50,9 @@ pub fn load_config(arg: &ConfigArg, overrides: &Overrides) -> Result<Config, Con
     if overrides.log_json {
         config.log.format = LogFormat::Json;
     }
+    if let Some(file) = &overrides.web_config_file {
+        config.metrics.web_config_file.clone_from(file);
+    }
     let problems = config.validate();
     if problems.is_empty() {
         Ok(config)

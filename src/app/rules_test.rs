@@ -193,6 +193,7 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
             listen: None,
             protect: Vec::new(),
             log_json: false,
+            web_config_file: None,
         },
         json: true,
     };

@@ -14,6 +14,7 @@ mod error;
 mod rules;
 mod self_alerts;
 mod values;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -283,6 +284,11 @@ pub struct MetricsConfig {
     /// that the endpoint never takes the file descriptors alert delivery and the state
     /// file need (see the README's Security section).
     pub max_connections: usize,
+    /// TLS and basic authentication for the endpoint: a YAML file in the Prometheus
+    /// exporter-toolkit format (the `--web.config.file` of `node_exporter`), relative to
+    /// this file. `netwarden run --web-config-file` overrides it. Empty: plain HTTP, no
+    /// authentication.
+    pub web_config_file: PathBuf,
 }
 
 impl Default for MetricsConfig {
@@ -294,6 +300,7 @@ impl Default for MetricsConfig {
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(120),
             max_connections: 64,
+            web_config_file: PathBuf::new(),
         }
     }
 }
@@ -330,6 +337,9 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
     // for the embedded default); the rule set and the reloader see absolute paths.
     let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
     rules::resolve_rule_paths(&mut config.rules, base);
+    if !config.metrics.web_config_file.as_os_str().is_empty() {
+        config.metrics.web_config_file = base.join(&config.metrics.web_config_file);
+    }
     Ok(LoadedConfig {
         config,
         path: path.map(Path::to_owned),

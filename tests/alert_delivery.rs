@@ -367,6 +367,7 @@ fn webhook_retries_through_failures_and_delivers_each_transition_once() {
     let config = fast(AlertingConfig {
         webhook: WebhookConfig {
             url: format!("http://127.0.0.1:{}/", hook.port),
+            ..WebhookConfig::default()
         },
         ..AlertingConfig::default()
     });

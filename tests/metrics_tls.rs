@@ -59,8 +59,8 @@ fn tls_and_basic_auth_admit_the_right_user_only_and_refuse_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     let web = pki.web_config(
         &dir.path().join("web.yml"),
-        USER,
-        PASSWORD,
+        (USER, PASSWORD),
+        "",
         "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
     );
     let port = free_port();
@@ -114,7 +114,7 @@ fn tls_and_basic_auth_admit_the_right_user_only_and_refuse_plain_http() {
 fn prometheus_scrapes_over_https_with_basic_auth() {
     let pki = TestPki::new();
     let dir = tempfile::tempdir().unwrap();
-    let web = pki.web_config(&dir.path().join("web.yml"), USER, PASSWORD, "");
+    let web = pki.web_config(&dir.path().join("web.yml"), (USER, PASSWORD), "", "");
     // The config key instead of the flag, relative to the config file.
     let port = free_port();
     std::fs::write(
@@ -168,8 +168,8 @@ fn alertmanager_accepts_the_same_web_configuration_file() {
     let dir = tempfile::tempdir().unwrap();
     let web = pki.web_config(
         &dir.path().join("web.yml"),
-        USER,
-        PASSWORD,
+        (USER, PASSWORD),
+        "",
         "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
     );
     let port = free_port();

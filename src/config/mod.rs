@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use alerting::{AlertingConfig, WebhookConfig};
+pub use alerting::{
+    AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use rules::{
     HostGroupConfig, RuleConfig, RuleKind, RulesFile, VolumeDirection, VolumeKey, VolumeMetric,
@@ -340,6 +342,7 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
     if !config.metrics.web_config_file.as_os_str().is_empty() {
         config.metrics.web_config_file = base.join(&config.metrics.web_config_file);
     }
+    config.alerting.resolve_paths(base);
     Ok(LoadedConfig {
         config,
         path: path.map(Path::to_owned),

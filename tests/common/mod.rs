@@ -254,21 +254,26 @@ pub struct TlsClient {
     pub user: String,
     /// The password.
     pub password: String,
+    /// A client certificate and its key, for servers that require one.
+    pub cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl TlsClient {
     /// `GET https://127.0.0.1:port{path}` with curl: (status, body); `None` if the request
     /// fails (connection, TLS).
     pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
-        curl_get(
-            &format!("https://127.0.0.1:{port}{path}"),
-            &[
-                "--cacert".as_ref(),
-                self.ca.as_os_str(),
-                "--user".as_ref(),
-                format!("{}:{}", self.user, self.password).as_ref(),
-            ],
-        )
+        let user = format!("{}:{}", self.user, self.password);
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--cacert".as_ref(),
+            self.ca.as_os_str(),
+            "--user".as_ref(),
+            user.as_ref(),
+        ];
+        if let Some((cert, key)) = &self.cert {
+            args.extend(["--cert".as_ref(), cert.as_os_str()]);
+            args.extend(["--key".as_ref(), key.as_os_str()]);
+        }
+        curl_get(&format!("https://127.0.0.1:{port}{path}"), &args)
     }
 }
 
@@ -648,14 +653,21 @@ impl TestPki {
     }
 
     /// An exporter-toolkit web configuration requiring TLS with the server certificate
-    /// and basic auth as `user`/`password` (`extra`: more YAML lines), written to `file`.
-    pub fn web_config(&self, file: &Path, user: &str, password: &str, extra: &str) -> PathBuf {
+    /// and basic auth as `user`/`password`, written to `file`. `tls_extra`: more lines of
+    /// `tls_server_config` (indented by two spaces); `extra`: more top-level YAML.
+    pub fn web_config(
+        &self,
+        file: &Path,
+        (user, password): (&str, &str),
+        tls_extra: &str,
+        extra: &str,
+    ) -> PathBuf {
         // Cost 5: the format and the check are the same as at 10, the test faster.
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(
             file,
             format!(
-                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n\
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n{tls_extra}\
                  basic_auth_users:\n  {user}: '{hash}'\n{extra}",
                 self.path("server.pem").display(),
                 self.path("server-key.pem").display()
@@ -671,6 +683,15 @@ impl TestPki {
             ca: self.path("ca.pem"),
             user: user.to_owned(),
             password: password.to_owned(),
+            cert: None,
+        }
+    }
+
+    /// [`Self::client`], presenting the client certificate.
+    pub fn client_with_cert(&self, user: &str, password: &str) -> TlsClient {
+        TlsClient {
+            cert: Some((self.path("client.pem"), self.path("client-key.pem"))),
+            ..self.client(user, password)
         }
     }
 }

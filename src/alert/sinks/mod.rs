@@ -10,6 +10,7 @@
 //! when alerts fire (`crate::detect`) or the Prometheus alert gauges.
 
 mod alertmanager;
+mod client;
 mod delivery;
 mod firing;
 mod http;

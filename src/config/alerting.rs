@@ -271,6 +271,14 @@ fn validate_client(
     bad: &mut impl FnMut(&str, String),
 ) {
     let empty = |p: &Path| p.as_os_str().is_empty();
+    if !tls.server_name.is_empty()
+        && rustls::pki_types::ServerName::try_from(tls.server_name.as_str()).is_err()
+    {
+        bad(
+            &format!("{section}.tls_config.server_name"),
+            format!("`{}` is not a DNS name or IP address", tls.server_name),
+        );
+    }
     if empty(&tls.cert_file) != empty(&tls.key_file) {
         bad(
             &format!("{section}.tls_config.cert_file"),
@@ -390,12 +398,14 @@ mod tests {
         };
         c.webhook.authorization.credentials_file = PathBuf::from("token");
         c.webhook.authorization.kind = "Basic".to_owned();
+        c.webhook.tls_config.server_name = "not a name".to_owned();
         let keys: Vec<String> = problems(&c).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             [
                 "alerting.tls_config.cert_file",
                 "alerting.basic_auth.password_file",
+                "alerting.webhook.tls_config.server_name",
                 "alerting.webhook.authorization",
                 "alerting.webhook.authorization.type",
             ]

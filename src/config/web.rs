@@ -268,7 +268,12 @@ impl LoadedWebConfig {
 /// # Errors
 /// Every problem, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<LoadedWebConfig, ConfigErrors> {
-    let whole = |message: String| ConfigErrors(vec![ConfigError::whole_file(path, message)]);
+    let whole = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            key: Some("metrics.web_config_file".to_owned()),
+            ..ConfigError::whole_file(path, message)
+        }])
+    };
     let meta = std::fs::metadata(path).map_err(|e| whole(format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(whole("not a regular file".to_owned()));

@@ -104,17 +104,9 @@ impl Client {
             ),
             Auth::None => {}
         }
+        // Validation refused names that do not parse.
         let server_name = (!tls.server_name.is_empty())
-            .then(|| ServerName::try_from(tls.server_name.clone()))
-            .transpose()
-            .map_err(|_| {
-                errors.push(key_error(
-                    Path::new(&tls.server_name),
-                    &format!("{section}.tls_config.server_name"),
-                    "not a DNS name or IP address".to_owned(),
-                ));
-            })
-            .ok()
+            .then(|| ServerName::try_from(tls.server_name.clone()).ok())
             .flatten();
         let config = if https {
             tls_config(section, tls).map_err(|e| errors.extend(e)).ok()

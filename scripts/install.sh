@@ -6,7 +6,6 @@
 # Puts in place:
 #   /usr/bin/netwarden                             the binary
 #   /lib/systemd/system/netwarden.service          the hardened unit (Type=notify, watchdog)
-#   /usr/lib/sysctl.d/60-netwarden.conf            net.core.rmem_max for the capture buffers
 #   /etc/netwarden/netwarden.toml                  the config, only if none exists yet
 #   /etc/netwarden/rules.d/*.toml                  detection rules, likewise
 #   /etc/netwarden/blocklist.txt                   the blocklist (empty), likewise
@@ -48,7 +47,6 @@ install -d "$dest/lib/systemd/system"
 sed "s#/usr/bin/netwarden#$prefix/bin/netwarden#g" systemd/netwarden.service \
     >"$dest/lib/systemd/system/netwarden.service"
 chmod 0644 "$dest/lib/systemd/system/netwarden.service"
-install -D -m 0644 systemd/60-netwarden.conf "$dest/usr/lib/sysctl.d/60-netwarden.conf"
 
 install -d -m 0755 "$dest/etc/netwarden"
 if [[ -e "$dest/etc/netwarden/netwarden.toml" ]]; then
@@ -94,7 +92,6 @@ install -D -m 0644 README.md "$dest$prefix/share/doc/netwarden/README.md"
 
 if [[ -z "$dest" ]]; then
     systemctl daemon-reload
-    sysctl -q -p /usr/lib/sysctl.d/60-netwarden.conf || true
     "$prefix/bin/netwarden" check-config --config /etc/netwarden/netwarden.toml
     if ((enable)); then
         systemctl enable --now netwarden.service

@@ -13,14 +13,19 @@
 //! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
 //! telemetry/ Prometheus registry and metric definitions, top-talker sketch
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
+//! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! admin/     the /metrics endpoint: timeouts, connection cap, TLS and basic auth
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
 //! tls.rs     rustls provider and PEM files, for the endpoint and alert delivery
+//!
+//! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
+//! space_saving  the space-saving top-K shared by detection and telemetry
 //! ```
 //!
-//! Leaves: `config`, `timestamp`, `decode`, `rng` depend on nothing else in the crate.
+//! Leaves: `vocabulary`, `timestamp`, `decode`, `rng` depend on nothing else in the crate;
+//! `config` depends only on `vocabulary`.
 //!
 //! The traffic generator used by tests and benches is a crate of its own,
 //! `crates/synth` (`netwarden-synth`, binary `netwarden-pcapgen`); the daemon does not link it.
@@ -29,6 +34,7 @@ pub mod admin;
 pub mod alert;
 pub mod app;
 pub mod capture;
+pub mod cidr_map;
 pub mod cli;
 pub mod config;
 pub mod decode;
@@ -38,6 +44,8 @@ pub mod health;
 pub mod networks;
 pub mod pipeline;
 pub mod rng;
+pub mod space_saving;
 pub mod telemetry;
 pub mod timestamp;
 pub mod tls;
+pub mod vocabulary;

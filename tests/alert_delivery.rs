@@ -22,9 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Alertmanager, free_port, http_get, metric_sum, wait_for};
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
-use netwarden::alert::{Alert, AlertState, Contributor, Severity};
+use netwarden::alert::{Alert, AlertKind, AlertState, Contributor, ContributorKind, Severity};
 use netwarden::config::{AlertingConfig, HumanDuration, WebhookConfig};
 use netwarden::telemetry::Metrics;
+use netwarden::vocabulary::RuleKind;
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -40,7 +41,7 @@ fn rfc3339(secs: f64) -> String {
 fn syn_flood(state: AlertState, started: f64, time: f64) -> Alert {
     Alert {
         rule: "syn_flood".into(),
-        kind: "syn_flood".into(),
+        kind: AlertKind::Rule(RuleKind::SynFlood),
         severity: Severity::Critical,
         state,
         time,
@@ -54,7 +55,7 @@ fn syn_flood(state: AlertState, started: f64, time: f64) -> Alert {
         protocol: Some("tcp".into()),
         port: None,
         contributors: vec![Contributor {
-            kind: "source".into(),
+            kind: ContributorKind::Source,
             value: "198.51.100.7".into(),
             count: 9_000,
         }],

@@ -15,9 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Alertmanager, TestPki, free_port, metric_sum, wait_for};
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
-use netwarden::alert::{Alert, AlertState, Severity};
+use netwarden::alert::{Alert, AlertKind, AlertState, Severity};
 use netwarden::config::{AlertingConfig, BasicAuthConfig, HumanDuration, TlsClientConfig};
 use netwarden::telemetry::Metrics;
+use netwarden::vocabulary::RuleKind;
 
 const USER: &str = "netwarden";
 const PASSWORD: &str = "alerts-only";
@@ -29,7 +30,7 @@ fn flood() -> Alert {
         .as_secs_f64();
     Alert {
         rule: "syn_flood".into(),
-        kind: "syn_flood".into(),
+        kind: AlertKind::Rule(RuleKind::SynFlood),
         severity: Severity::Critical,
         state: AlertState::Firing,
         time: now,

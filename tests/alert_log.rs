@@ -22,9 +22,10 @@ use common::{
     syn_flood_rules, wait_for,
 };
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
-use netwarden::alert::{Alert, AlertState, Severity};
+use netwarden::alert::{Alert, AlertKind, AlertState, Severity};
 use netwarden::config::AlertingConfig;
 use netwarden::telemetry::Metrics;
+use netwarden::vocabulary::RuleKind;
 
 /// Whether the root-only tests run (see the module doc).
 fn as_root() -> bool {
@@ -49,7 +50,7 @@ fn is_root() -> bool {
 fn alert(rule: &str, padding: usize) -> Alert {
     Alert {
         rule: rule.into(),
-        kind: "volume".into(),
+        kind: AlertKind::Rule(RuleKind::Volume),
         severity: Severity::Warning,
         state: AlertState::Firing,
         time: 1.0,

@@ -83,6 +83,40 @@ fn check_config_names_file_line_and_key_of_every_problem() {
 }
 
 #[test]
+fn check_config_reports_every_rule_problem_at_its_line_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("netwarden.toml");
+    std::fs::write(&config, "[metrics]\ntop_talkers = 0\n").unwrap();
+    std::fs::create_dir(dir.path().join("rules.d")).unwrap();
+    let rule = |name: &str, extra: &str| {
+        format!("[[rules]]\nname = \"{name}\"\nkind = \"volume\"\nseverity = \"info\"\n{extra}\n")
+    };
+    let rules = dir.path().join("rules.d/floods.toml");
+    std::fs::write(
+        &rules,
+        rule("one", "threshold = 5")
+            + &rule("two", "threshold = 5\nk = 3")
+            + &rule("three", "threshold = -1"),
+    )
+    .unwrap();
+    let out = netwarden()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (main, rules) = (config.display(), rules.display());
+    for expected in [
+        format!("{main}:2:1: key `metrics.top_talkers`: must be 1 to"),
+        format!("{rules}:11:1: key `rules.k`: rule `two` (kind `volume`): unknown field `k`"),
+        format!("{rules}:16:1: key `rules.threshold`: rule `three`: threshold must be a positive"),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\nnot in:\n{stderr}");
+    }
+}
+
+#[test]
 fn check_config_reads_blocklist_files_and_names_a_bad_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

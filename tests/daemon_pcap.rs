@@ -91,3 +91,35 @@ fn run_refuses_a_port_that_is_taken() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("binding the metrics endpoint"));
 }
+
+#[test]
+fn sigterm_as_soon_as_ready_is_a_clean_stop() {
+    // Readiness is announced only once SIGTERM is caught: a service manager that stops
+    // the daemon right after it reports ready gets a drained, successful exit, not a
+    // process killed by the signal's default action.
+    for _ in 0..5 {
+        let port = free_port();
+        let pcap = pcaps_dir().join("attacks/cce15_icmp_flood.pcap");
+        let mut child = netwarden()
+            .args([
+                "run",
+                "--speed",
+                "1",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--pcap")
+            .arg(&pcap)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while http_get(port, "/readyz").is_none_or(|(s, _)| s != 200) {
+            assert!(std::time::Instant::now() < deadline, "never became ready");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let status = stop(&mut child, "TERM");
+        assert!(status.success(), "exit status {status:?}");
+    }
+}

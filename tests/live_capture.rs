@@ -11,60 +11,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
+use common::netns::Topology;
 use common::{free_port, http_get, metric_sum, netwarden, stop, temp_file, wait_for};
-
-/// Runs a shell command, panicking with its output on failure.
-fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Namespaces, bridge and veths of one test; removed on drop.
-struct Topology {
-    id: String,
-}
-
-impl Topology {
-    fn new() -> Topology {
-        let id = format!("{}", std::process::id() % 100_000);
-        let t = Topology { id };
-        let i = &t.id;
-        sh(&format!(
-            "set -e
-            ip netns add nwx{i}; ip netns add nwy{i}
-            ip link add nwbr{i} type bridge
-            ip link add nxr{i} type veth peer name nx{i}
-            ip link add nyr{i} type veth peer name ny{i}
-            for d in nwbr{i} nxr{i} nyr{i}; do sysctl -qw net.ipv6.conf.$d.disable_ipv6=1; done
-            ip link set nx{i} netns nwx{i}; ip link set ny{i} netns nwy{i}
-            ip link set nxr{i} master nwbr{i}; ip link set nyr{i} master nwbr{i}
-            ip link set nwbr{i} up; ip link set nxr{i} up; ip link set nyr{i} up
-            ip netns exec nwx{i} sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-            ip netns exec nwy{i} sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-            ip -n nwx{i} addr add 10.77.0.1/24 dev nx{i}; ip -n nwx{i} link set nx{i} up
-            ip -n nwy{i} addr add 10.77.0.2/24 dev ny{i}; ip -n nwy{i} link set ny{i} up
-            mx=$(ip -n nwx{i} -o link show nx{i} | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p')
-            my=$(ip -n nwy{i} -o link show ny{i} | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p')
-            ip -n nwx{i} neigh add 10.77.0.2 lladdr $my dev nx{i} nud permanent
-            ip -n nwy{i} neigh add 10.77.0.1 lladdr $mx dev ny{i} nud permanent"
-        ));
-        t
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        let i = &self.id;
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ip netns del nwx{i}; ip netns del nwy{i}; ip link del nwbr{i}; ip link del nxr{i}; ip link del nyr{i}"))
-            .output();
-    }
-}
 
 /// Python run inside a namespace: bind `flows` UDP sockets, wait for the peer to bind its
 /// own (so no ICMP port-unreachable is generated), send `count` datagrams on each.
@@ -90,27 +38,15 @@ const COUNT: u64 = 10;
 
 /// Starts the sender in each namespace and waits for both.
 fn exchange_traffic(topo: &Topology) {
-    let send = |ns: &str, me: &str, peer: &str, base_me: u64, base_peer: u64| {
+    let send = |ns: String, me: &str, peer: &str, base_me: u64, base_peer: u64| {
         Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-c", SENDER, me, peer])
+            .args(["netns", "exec", &ns, "python3", "-c", SENDER, me, peer])
             .args([base_me, base_peer, FLOWS, COUNT].map(|n| n.to_string()))
             .spawn()
             .unwrap()
     };
-    let mut x = send(
-        &format!("nwx{}", topo.id),
-        "10.77.0.1",
-        "10.77.0.2",
-        20_000,
-        30_000,
-    );
-    let mut y = send(
-        &format!("nwy{}", topo.id),
-        "10.77.0.2",
-        "10.77.0.1",
-        30_000,
-        20_000,
-    );
+    let mut x = send(topo.x(), "10.77.0.1", "10.77.0.2", 20_000, 30_000);
+    let mut y = send(topo.y(), "10.77.0.2", "10.77.0.1", 30_000, 20_000);
     assert!(
         x.wait().unwrap().success() && y.wait().unwrap().success(),
         "senders failed"
@@ -152,7 +88,7 @@ fn live_capture_counts_both_directions_on_fanout_workers() {
         return;
     }
     let topo = Topology::new();
-    let iface = format!("nxr{}", topo.id);
+    let iface = topo.capture_interface();
     let (mut child, port, _config) = start_netwarden(&iface);
     exchange_traffic(&topo);
 

@@ -30,7 +30,6 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
     for file in [
         "usr/bin/netwarden",
         "lib/systemd/system/netwarden.service",
-        "usr/lib/sysctl.d/60-netwarden.conf",
         "etc/netwarden/netwarden.toml",
         "etc/netwarden/rules.d/default.toml",
         "etc/netwarden/rules.d/blocklist.toml",

@@ -80,7 +80,7 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
 }
 
 #[test]
-fn unknown_user_stops_start_up() {
+fn unknown_user_stops_start_up_as_a_config_error() {
     let config = temp_file("[daemon]\nuser = \"no-such-user-nw\"\n", ".toml");
     let out = netwarden()
         .args([
@@ -96,7 +96,13 @@ fn unknown_user_stops_start_up() {
         .arg(pcaps_dir().join("attacks/pcaphunt_ps-tcp_syn.pcap"))
         .output()
         .unwrap();
-    assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no-such-user-nw"), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:1: key `daemon.user`: user `no-such-user-nw` does not exist",
+            config.path().display()
+        )),
+        "{stderr}"
+    );
 }

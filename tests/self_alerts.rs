@@ -211,8 +211,20 @@ fn readme_lists_every_metric_and_self_alert_rule() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(root.join("src/telemetry")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut dirs = vec![root.join("src/telemetry")];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         for quoted in text.split('"').skip(1).step_by(2) {
             if quoted.starts_with("netwarden_")
                 && quoted.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')

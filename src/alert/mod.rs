@@ -1,67 +1,73 @@
 //! Alerts: what detection reports and what the sinks deliver.
 //!
-//! Owns the [`Alert`] record (one state transition of one alert: firing or resolved), its
-//! [`Severity`] scale and [`AlertState`]. Detection (`crate::detect`) produces alerts from
-//! rules and packet-clock windows; sinks deliver them off the hot path.
+//! Owns the [`Alert`] record (one state transition of one alert: firing or resolved) and
+//! its [`Contributor`]s. Its vocabulary ([`Severity`], [`AlertState`], [`AlertKind`]) lives
+//! in the leaf `crate::vocabulary`, shared with the config, and is re-exported here.
+//! Detection (`crate::detect`) produces alerts from rules and packet-clock windows; sinks
+//! deliver them off the hot path.
 //!
-//! Does not own: deciding when an alert fires (that is `detect`). Delivery is [`sinks`].
+//! The pending → firing → resolved state machine that detection rules and self-alerts
+//! share is [`lifecycle`]; delivery is [`sinks`].
+//!
+//! Does not own: judging when a condition holds (that is `detect` and `health`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+pub mod lifecycle;
 pub mod sinks;
 
-/// How urgently a responder must act.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth knowing; no action expected.
-    Info,
-    /// Look at it during working hours.
-    Warning,
-    /// Page on-call.
-    Critical,
-    /// Page on-call and escalate: service or network at risk now.
-    Emergency,
+pub use crate::vocabulary::{AlertKind, AlertState, Severity};
+
+/// What a [`Contributor`] of an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContributorKind {
+    /// A source address (of a flood).
+    Source,
+    /// A service, `tcp/80` (of a flood, a scan, a blocklisted address).
+    Port,
+    /// A host probed (by a sweep).
+    Host,
+    /// An address a blocklisted address talked with.
+    Peer,
+    /// The list a blocklisted address is in.
+    List,
+    /// A DNS server reflecting responses (amplification).
+    Reflector,
+    /// A registered domain (of a tunnel).
+    Domain,
 }
 
-impl Severity {
-    /// Every severity, lowest first.
-    pub const ALL: [Severity; 4] = [
-        Severity::Info,
-        Severity::Warning,
-        Severity::Critical,
-        Severity::Emergency,
-    ];
-
-    /// The `severity` label value.
+impl ContributorKind {
+    /// The word written in alerts (`source`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-            Severity::Emergency => "emergency",
+            ContributorKind::Source => "source",
+            ContributorKind::Port => "port",
+            ContributorKind::Host => "host",
+            ContributorKind::Peer => "peer",
+            ContributorKind::List => "list",
+            ContributorKind::Reflector => "reflector",
+            ContributorKind::Domain => "domain",
         }
     }
 }
 
-/// The transition an [`Alert`] record reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertState {
-    /// The condition held for the rule's `for` duration.
-    Firing,
-    /// The condition stayed clear for the rule's resolve delay.
-    Resolved,
+impl std::fmt::Display for ContributorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One thing that contributed to an alert: a source of a flood, a port probed by a scan…
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Contributor {
-    /// What `value` is: `source`, `destination`, `port`, `host`, `domain`, `reflector`.
-    pub kind: String,
+    /// What `value` is.
+    pub kind: ContributorKind,
     /// The address, port or name.
     pub value: String,
     /// Its share: packets, probes or queries, as the rule counts them.
@@ -76,7 +82,7 @@ pub struct Alert {
     /// The rule's kind (`volume`, `syn_flood`, `port_scan`, `host_sweep`,
     /// `dns_amplification`, `dns_tunnel`, `blocklist`, `baseline`), or `self` for
     /// netwarden's alerts about itself (`crate::health`).
-    pub kind: String,
+    pub kind: AlertKind,
     /// How urgent.
     pub severity: Severity,
     /// Firing or resolved.
@@ -124,5 +130,15 @@ pub trait AlertOutput: Send {
 impl AlertOutput for Vec<Alert> {
     fn emit(&mut self, alert: Alert) {
         self.push(alert);
+    }
+}
+
+/// A list shared with whoever reads it afterwards (replay collects its alerts so). The
+/// lock is taken once per transition, never per packet.
+impl AlertOutput for Arc<Mutex<Vec<Alert>>> {
+    fn emit(&mut self, alert: Alert) {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(alert);
     }
 }

@@ -18,32 +18,33 @@
 //! restarts it.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use prometheus::IntGauge;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::privileges;
 use super::reload::{self, Reloader};
-use super::replay::FILE_INTERFACE;
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{Shared, init_logging, load_config};
+use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
+use crate::capture::ring::{self, RingShape};
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
-use crate::config::Config;
+use crate::config::{CaptureConfig, Config, FanoutMode};
 use crate::detect::{Detector, RuleSet};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
-use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::pipeline::{Detection, Pipeline, PipelineOptions};
 use crate::telemetry::WorkerMetrics;
 
 /// The HTTP endpoint on its own thread. Dropping it stops the server and joins the thread.
@@ -124,82 +125,60 @@ struct WorkerPlan {
 /// Runs the `run` command until a signal or a worker failure.
 ///
 /// # Errors
-/// Config errors (exit 78), capture sources that cannot be opened, a failed worker.
+/// Config errors (exit 78, an unknown `[daemon] user` included), capture sources that
+/// cannot be opened, a failed worker.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.config, &args.overrides)?;
-    if !args.interfaces.is_empty() {
-        config.capture.interfaces.clone_from(&args.interfaces);
-    }
+    let config = load_run_config(args)?;
     init_logging(&config);
+    let account = privileges::find_user(&config.daemon.user, args.config.config.as_deref())?;
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
     // Before the workers, so no alert of theirs has nowhere to go.
-    // Firing alerts survive a restart in the state directory.
-    let state = state_directory(
-        &config.daemon.state_directory,
-        std::env::var_os("STATE_DIRECTORY").as_deref(),
-    );
-    let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
-        &shared.metrics.alerts,
-    )
-    .context("starting alert delivery")?;
+    let (alerts, state) = start_alerts(&config, &shared)?;
     let plans = match &args.pcap {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
     let admin = AdminThread::start(&config, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
-    privileges::drop_to_user(&config.daemon.user, state.as_deref())?;
+    if let Some(account) = &account {
+        privileges::drop_to_user(account, state.as_deref())?;
+    }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<anyhow::Error>();
     // systemd: the watchdog reads each worker's heartbeat gauge.
     let heartbeats = plans.iter().map(|p| p.metrics.heartbeat.clone()).collect();
     let (workers, rule_updates) =
         spawn_workers(plans, &rules, &shared, &alerts, &shutdown, &failed_tx)?;
     drop(failed_tx);
-    admin.ready.store(true, Ordering::Release);
-    tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
-    // systemd: readiness once capture and /metrics are up, then the watchdog.
-    let notifier = Notifier::from_env();
-    notifier.ready(&format!(
-        "Capturing with {} workers; metrics on {}.",
-        workers.len(),
-        admin.local_addr
-    ));
-    let watchdog = systemd::watchdog_interval()
-        .map(|every| Watchdog::start(Notifier::from_env(), every, HeartbeatCheck::new(heartbeats)))
-        .transpose()
-        .context("starting the watchdog")?;
-
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    // SIGHUP and watched files reload rules, host groups and blocklists; the
-    // self-alert monitor follows `config_updates`.
-    let (config_updates, _) = watch::channel(Arc::new(config.clone()));
-    // Self-alerts, judged once a second on this runtime from the daemon's own
-    // metrics and sent through the alert router.
-    health::spawn(
+    // Before anyone is told the daemon is ready: a SIGTERM from then on is a clean stop,
+    // never the default action that kills the process without draining.
+    let mut signals = {
+        let _entered = runtime.enter();
+        ShutdownSignals::install().context("installing the SIGTERM and SIGINT handlers")?
+    };
+    admin.ready.store(true, Ordering::Release);
+    tracing::info!(listen = %admin.local_addr, workers = workers.len(), "Netwarden is running.");
+    let (notifier, watchdog) = notify_ready(&admin, workers.len(), heartbeats)?;
+    start_control(
         &runtime,
-        &config,
-        &shared.metrics,
-        &alerts.handle(),
-        &config_updates,
-    );
-    runtime.spawn(reload::run(Reloader::new(
-        args.clone(),
+        args,
         config,
-        Arc::clone(&rules),
-        rule_updates,
-        config_updates.clone(),
-        shared.metrics.reload.clone(),
-    )));
+        &shared,
+        &alerts,
+        Reloading {
+            rules,
+            rule_updates,
+        },
+    );
     let failure = runtime.block_on(async {
         tokio::select! {
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::info!(signal, "Shutting down.");
                 None
             }
@@ -209,8 +188,95 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     shutdown.store(true, Ordering::Release);
     notifier.stopping();
     drop(watchdog);
-    // Workers drain their flows, then queued alerts get their grace period; a second
-    // signal meanwhile exits at once.
+    drain(&runtime, &mut signals, workers, alerts);
+    drop(admin);
+    match failure {
+        Some(error) => Err(error.context("capture worker failed")),
+        None => Ok(()),
+    }
+}
+
+/// Starts alert delivery; returns the router and the state directory where firing alerts
+/// survive a restart.
+fn start_alerts(
+    config: &Config,
+    shared: &Shared,
+) -> anyhow::Result<(AlertRouter, Option<PathBuf>)> {
+    let state = state_directory(
+        &config.daemon.state_directory,
+        std::env::var_os("STATE_DIRECTORY").as_deref(),
+    );
+    let alerts = AlertRouter::start(
+        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
+        &shared.metrics.alerts,
+    )
+    .context("starting alert delivery")?;
+    Ok((alerts, state))
+}
+
+/// systemd: readiness once capture and `/metrics` are up, then the watchdog (when the unit
+/// asks for one), which checks every worker's heartbeat.
+fn notify_ready(
+    admin: &AdminThread,
+    workers: usize,
+    heartbeats: Vec<IntGauge>,
+) -> anyhow::Result<(Notifier, Option<Watchdog>)> {
+    let notifier = Notifier::from_env();
+    notifier.ready(&format!(
+        "Capturing with {workers} workers; metrics on {}.",
+        admin.local_addr
+    ));
+    let watchdog = systemd::watchdog_interval()
+        .map(|every| Watchdog::start(Notifier::from_env(), every, HeartbeatCheck::new(heartbeats)))
+        .transpose()
+        .context("starting the watchdog")?;
+    Ok((notifier, watchdog))
+}
+
+/// What a reload replaces: the running rules, and where each worker takes new ones.
+struct Reloading {
+    rules: Arc<RuleSet>,
+    rule_updates: Vec<RuleUpdates>,
+}
+
+/// Spawns on `runtime` the tasks that act on the running daemon: the self-alert monitor
+/// (judged once a second from the daemon's own metrics, sent through the alert router)
+/// and the reloader (SIGHUP and watched files reload rules, host groups and blocklists,
+/// and hand the monitor each new config).
+fn start_control(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    config: Config,
+    shared: &Shared,
+    alerts: &AlertRouter,
+    reloading: Reloading,
+) {
+    let (config_updates, _) = watch::channel(Arc::new(config.clone()));
+    health::spawn(
+        runtime,
+        &config,
+        &shared.metrics,
+        &alerts.handle(),
+        &config_updates,
+    );
+    runtime.spawn(reload::run(Reloader::new(
+        args.clone(),
+        config,
+        reloading.rules,
+        reloading.rule_updates,
+        config_updates,
+        shared.metrics.reload.clone(),
+    )));
+}
+
+/// Waits for the workers to drain their flows, then gives queued alerts their grace
+/// period; a second signal meanwhile exits at once.
+fn drain(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut ShutdownSignals,
+    workers: Vec<JoinHandle<()>>,
+    alerts: AlertRouter,
+) {
     runtime.block_on(async {
         let drained = tokio::task::spawn_blocking(move || {
             for w in workers {
@@ -222,17 +288,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         });
         tokio::select! {
             _ = drained => {}
-            signal = shutdown_signal() => {
+            signal = signals.recv() => {
                 tracing::warn!(signal, "Second signal: exiting immediately.");
                 std::process::exit(130);
             }
         }
     });
-    drop(admin);
-    match failure {
-        Some(error) => bail!("capture worker failed: {error}"),
-        None => Ok(()),
-    }
 }
 
 /// Where the reloader sends one worker's new rule sets.
@@ -246,7 +307,7 @@ fn spawn_workers(
     shared: &Shared,
     alerts: &AlertRouter,
     shutdown: &Arc<AtomicBool>,
-    failed: &mpsc::UnboundedSender<String>,
+    failed: &mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<(Vec<JoinHandle<()>>, Vec<RuleUpdates>)> {
     let mut workers = Vec::with_capacity(plans.len());
     let mut rule_updates = Vec::with_capacity(plans.len());
@@ -254,16 +315,16 @@ fn spawn_workers(
         let name = plan.thread_name.clone();
         let (updates_tx, updates) = std::sync::mpsc::channel();
         rule_updates.push(updates_tx);
-        let detector =
-            worker_detector(rules, shared, alerts.handle().alert_output()).with_updates(updates);
+        let detector = worker_detector(rules, updates, shared, alerts.handle().alert_output());
         let shutdown = Arc::clone(shutdown);
         let failed = failed.clone();
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
                 if let Err(e) = run_worker(plan, detector, &shutdown) {
-                    tracing::error!(worker = %name, error = %e, "Capture worker failed.");
-                    drop(failed.send(e.to_string()));
+                    let e = anyhow::Error::new(e);
+                    tracing::error!(worker = %name, error = %format_args!("{e:#}"), "Capture worker failed.");
+                    drop(failed.send(e));
                 }
             })
             .context("spawning a worker thread")?;
@@ -272,32 +333,47 @@ fn spawn_workers(
     Ok((workers, rule_updates))
 }
 
-/// One worker's detector: the shared rules, this worker's per-rule metric handles, and
-/// the alert router as where its transitions go.
+/// One worker's detector: the shared rules (new ones arrive on `updates`), this worker's
+/// per-rule metric handles, and the alert router as where its transitions go.
 fn worker_detector(
     rules: &Arc<RuleSet>,
+    updates: std::sync::mpsc::Receiver<Arc<RuleSet>>,
     shared: &Shared,
     alerts: Box<dyn AlertOutput>,
-) -> Detector {
-    Detector::new(Arc::clone(rules), alerts).with_metrics(shared.metrics.detection.clone())
+) -> Detection {
+    let detector = Detector::new(Arc::clone(rules)).with_updates(updates);
+    Detection::new(detector, alerts).with_metrics(shared.metrics.detection.clone())
 }
 
-/// Resolves on SIGINT or SIGTERM with the signal's name.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+/// The signals that stop the daemon, caught from the moment they are installed.
+struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers; must run inside the runtime that will wait on them.
+    fn install() -> std::io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM with the signal's name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 
 /// Drives one worker until shutdown, then drains its flows.
 fn run_worker(
     plan: WorkerPlan,
-    detector: Detector,
+    detector: Detection,
     shutdown: &AtomicBool,
 ) -> Result<(), CaptureError> {
     let WorkerPlan {
@@ -368,6 +444,27 @@ fn file_worker(
     })
 }
 
+/// How a worker's socket captures, from `[capture]`; `fanout_group` when the interface
+/// has several workers.
+fn capture_options(c: &CaptureConfig, fanout_group: Option<u16>) -> AfPacketOptions {
+    let mode = match c.fanout {
+        FanoutMode::Hash => ring::FanoutMode::Hash,
+        FanoutMode::Cpu => ring::FanoutMode::Cpu,
+        FanoutMode::Qm => ring::FanoutMode::QueueMapping,
+    };
+    AfPacketOptions {
+        promiscuous: c.promiscuous,
+        snap_length_bytes: u32::try_from(c.snap_length_bytes).unwrap_or(u32::MAX),
+        ring: RingShape {
+            block_bytes: c.ring_block_bytes,
+            block_count: c.ring_blocks,
+            block_timeout: c.ring_block_timeout.0,
+        },
+        read_timeout: c.read_timeout.0,
+        fanout: fanout_group.map(|group| (group, mode)),
+    }
+}
+
 fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPlan>> {
     let interfaces = if config.capture.interfaces.is_empty() {
         default_interfaces()
@@ -386,13 +483,7 @@ fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPl
         let group =
             u16::try_from((std::process::id() as usize).wrapping_add(i) & 0xffff).unwrap_or(0);
         for k in 0..per_interface {
-            let options = AfPacketOptions {
-                promiscuous: config.capture.promiscuous,
-                snap_length_bytes: config.capture.snap_length_bytes,
-                socket_buffer_bytes: config.capture.socket_buffer_bytes,
-                read_timeout: config.capture.read_timeout.0,
-                fanout_group: (per_interface > 1).then_some(group),
-            };
+            let options = capture_options(&config.capture, (per_interface > 1).then_some(group));
             let source = AfPacketSource::open(interface, &options)?;
             let index = plans.len();
             let worker = format!("{interface}-{k}");

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::cli::{ConfigArg, Overrides};
+use crate::cli::{ConfigArg, Overrides, RunArgs};
 use crate::config::{self, Config, ConfigErrors, LogFormat, NetworkConfig};
 use crate::flow::{FlowTableConfig, FlowTimeouts};
 use crate::networks::NetworkSet;
@@ -73,10 +73,27 @@ pub fn load_config(arg: &ConfigArg, overrides: &Overrides) -> Result<Config, Con
     }
 }
 
+/// The config `netwarden run` starts and reloads with: [`load_config`], then
+/// `--interface`, which replaces `capture.interfaces`. Start-up and every reload call
+/// this one function, so a reload sees the command line exactly as start-up did.
+///
+/// # Errors
+/// As [`load_config`].
+fn load_run_config(args: &RunArgs) -> Result<Config, ConfigErrors> {
+    let mut config = load_config(&args.config, &args.overrides)?;
+    if !args.interfaces.is_empty() {
+        config.capture.interfaces.clone_from(&args.interfaces);
+    }
+    Ok(config)
+}
+
 /// Starts logging as the config says (`RUST_LOG` wins over `log.level`).
 pub fn init_logging(config: &Config) {
     logging::init(&config.log);
 }
+
+/// Interface label of traffic read from files (`run --pcap` and `replay`).
+pub const FILE_INTERFACE: &str = "pcap";
 
 /// Everything the pipelines of one process share.
 pub struct Shared {
@@ -132,5 +149,37 @@ fn flow_table_config(config: &Config, workers: usize) -> FlowTableConfig {
             other: t.other.0,
             active: t.active.0,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_args(command_line: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(command_line).unwrap().command {
+            Command::Run(args) => args,
+            other => unreachable!("parsed as run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_config_takes_interfaces_and_overrides_from_the_command_line() {
+        let args = run_args(&[
+            "netwarden",
+            "run",
+            "-i",
+            "eth1",
+            "-i",
+            "eth2",
+            "--listen",
+            "127.0.0.1:9999",
+        ]);
+        let config = load_run_config(&args).unwrap();
+        assert_eq!(config.capture.interfaces, ["eth1", "eth2"]);
+        assert_eq!(config.metrics.listen, "127.0.0.1:9999".parse().unwrap());
     }
 }

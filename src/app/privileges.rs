@@ -1,8 +1,9 @@
 //! Dropping root after start-up: switch to `[daemon] user`, keep only `CAP_NET_RAW`, and
 //! hand that user the state directory root created.
 //!
-//! Started as root outside systemd, netwarden opens its capture sockets and binds
-//! `/metrics` first, then calls [`drop_to_user`]. Under systemd there is nothing to drop:
+//! Started as root outside systemd, netwarden looks the user up first ([`find_user`]: a
+//! user that does not exist is a configuration error), opens its capture sockets and binds
+//! `/metrics`, then calls [`drop_to_user`]. Under systemd there is nothing to drop:
 //! the unit starts it unprivileged (`DynamicUser=`) with `CAP_NET_RAW` as an ambient
 //! capability, so the process is not root and this is a no-op.
 //!
@@ -20,33 +21,62 @@
 //! every capability at the uid change, since only the calling thread keeps them).
 //! Any failure is an error that stops start-up: half-dropped privileges are not an option.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Uid, User};
 
+use crate::config::{BUILT_IN_PATH, ConfigError, ConfigErrors};
+
 /// The one capability kept: opening `AF_PACKET` sockets (e.g. for a later reload).
 const KEPT: Capability = Capability::CAP_NET_RAW;
 
-/// Switches to `user` if it is set and the process runs as root, first handing it the
-/// state directory `state` (and what is in it) that root created. Returns whether it did.
+/// The account `[daemon] user` names (`None` when it is empty), looked up at start-up
+/// before anything is opened. `config` is the file the config came from (`None` for the
+/// built-in default), for the error message.
 ///
 /// # Errors
-/// The user does not exist or any step of the switch fails.
-pub(super) fn drop_to_user(user: &str, state: Option<&Path>) -> anyhow::Result<bool> {
+/// [`ConfigErrors`] naming `daemon.user` (so the process exits 78, `EX_CONFIG`) when no
+/// such user exists; the lookup's own error when the user database cannot be read.
+pub(super) fn find_user(user: &str, config: Option<&Path>) -> anyhow::Result<Option<User>> {
     if user.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
-    let account = User::from_name(user)
-        .with_context(|| format!("looking up user `{user}`"))?
-        .with_context(|| format!("[daemon] user `{user}` does not exist"))?;
+    match User::from_name(user).with_context(|| format!("looking up user `{user}`"))? {
+        Some(account) => Ok(Some(account)),
+        None => Err(unknown_user(user, config).into()),
+    }
+}
+
+/// The configuration error for a `[daemon] user` that does not exist, located in the
+/// config file when it can be read again.
+fn unknown_user(user: &str, config: Option<&Path>) -> ConfigErrors {
+    let path = config.map_or_else(|| PathBuf::from(BUILT_IN_PATH), Path::to_owned);
+    let source = config
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    ConfigErrors(vec![ConfigError::at_key(
+        &path,
+        &source,
+        "daemon.user",
+        format!("user `{user}` does not exist"),
+    )])
+}
+
+/// Switches to `account` if the process runs as root, first handing it the state
+/// directory `state` (and what is in it) that root created. Returns whether it did.
+///
+/// # Errors
+/// Any step of the switch fails.
+pub(super) fn drop_to_user(account: &User, state: Option<&Path>) -> anyhow::Result<bool> {
+    let user = account.name.as_str();
     if !Uid::effective().is_root() {
         tracing::info!(user, "Not running as root; keeping the current identity.");
         return Ok(false);
     }
     if let Some(dir) = state.filter(|d| d.is_dir()) {
-        give(dir, &account).with_context(|| format!("handing {} to `{user}`", dir.display()))?;
+        give(dir, account).with_context(|| format!("handing {} to `{user}`", dir.display()))?;
     }
     switch(account.uid, account.gid).with_context(|| format!("dropping privileges to `{user}`"))?;
     tracing::info!(
@@ -99,6 +129,23 @@ mod tests {
 
     #[test]
     fn empty_user_keeps_the_identity() {
-        assert!(!drop_to_user("", None).unwrap());
+        assert!(find_user("", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_user_is_a_config_error_at_its_key() {
+        let err = find_user("no-such-user-nw", None).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<ConfigErrors>().map(ToString::to_string),
+            Some(format!(
+                "{BUILT_IN_PATH}: key `daemon.user`: user `no-such-user-nw` does not exist"
+            ))
+        );
+    }
+
+    #[test]
+    fn existing_user_is_found() {
+        let root = find_user("root", None).unwrap().unwrap();
+        assert!(root.uid.is_root());
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, watch};
 
-use super::load_config;
+use super::load_run_config;
 use super::systemd::Notifier;
 use crate::cli::RunArgs;
 use crate::config::Config;
@@ -106,10 +106,7 @@ impl Reloader {
 
     /// The config as the daemon would load it at start-up, and its rule set.
     fn load(&self) -> Result<(Config, Arc<RuleSet>), crate::config::ConfigErrors> {
-        let mut config = load_config(&self.args.config, &self.args.overrides)?;
-        if !self.args.interfaces.is_empty() {
-            config.capture.interfaces.clone_from(&self.args.interfaces);
-        }
+        let config = load_run_config(&self.args)?;
         let rules = RuleSet::build(&config)?;
         Ok((config, Arc::new(rules)))
     }

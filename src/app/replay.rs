@@ -14,19 +14,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Shared, init_logging, load_config};
-use crate::alert::{Alert, AlertOutput};
+use super::{FILE_INTERFACE, Shared, init_logging, load_config};
+use crate::alert::Alert;
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};
 use crate::flow::EndReason;
-use crate::pipeline::Pipeline;
 use crate::pipeline::worker::{Drive, drive};
-use crate::telemetry::Protocol;
+use crate::pipeline::{Detection, Pipeline, Totals};
+use crate::telemetry::{Protocol, WorkerMetrics};
 use crate::timestamp::Timestamp;
-
-/// Interface label of traffic read from files.
-pub const FILE_INTERFACE: &str = "pcap";
 
 /// What a replay found.
 #[derive(Clone, Debug, Serialize)]
@@ -55,19 +52,6 @@ pub struct ReplaySummary {
     pub files: Vec<FileSummary>,
     /// Alert transitions raised during the replay.
     pub alerts: Vec<serde_json::Value>,
-}
-
-/// Collects a replay's alert transitions (the lock is taken once per transition, never
-/// per packet).
-struct Collect(Arc<Mutex<Vec<Alert>>>);
-
-impl AlertOutput for Collect {
-    fn emit(&mut self, alert: Alert) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(alert);
-    }
 }
 
 /// One file's outcome.
@@ -115,25 +99,43 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
     let collected = Arc::new(Mutex::new(Vec::new()));
     let detection = shared.metrics.detection.clone();
     pipeline.set_detector(
-        Detector::new(
-            Arc::clone(&rules),
-            Box::new(Collect(Arc::clone(&collected))),
+        Detection::new(
+            Detector::new(Arc::clone(&rules)),
+            Box::new(Arc::clone(&collected)),
         )
         .with_metrics(detection),
     );
+    let started = Instant::now();
+    let files = read_files(&args.files, &mut pipeline, &metrics)?;
+    pipeline.finish(&metrics);
+    let wall_seconds = started.elapsed().as_secs_f64();
+    drop(admin);
+    let alerts = std::mem::take(&mut *collected.lock().unwrap_or_else(PoisonError::into_inner));
+    summarize(pipeline.totals(), wall_seconds, files, &alerts)
+}
+
+/// Runs `paths` in order through `pipeline`, showing progress on a terminal; returns each
+/// file's outcome. Flows are not drained.
+///
+/// # Errors
+/// An unreadable or unsupported file.
+fn read_files(
+    paths: &[PathBuf],
+    pipeline: &mut Pipeline,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<Vec<FileSummary>> {
     let shutdown = AtomicBool::new(false);
     let mut progress = Progress::new(std::io::stderr().is_terminal());
-    let started = Instant::now();
     let mut files = Vec::new();
-    for path in &args.files {
+    for path in paths {
         let before = pipeline.totals().packets;
         let mut source = PcapFileSource::open(path)?;
         let mut report =
             |packets: u64, fraction: Option<f64>| progress.show(path, packets, fraction);
         drive(
             &mut source,
-            &mut pipeline,
-            &metrics,
+            pipeline,
+            metrics,
             Drive {
                 shutdown: &shutdown,
                 pace: None,
@@ -150,11 +152,20 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
             ending,
         });
     }
-    pipeline.finish(&metrics);
     progress.clear();
-    let wall_seconds = started.elapsed().as_secs_f64();
-    drop(admin);
-    let t = pipeline.totals();
+    Ok(files)
+}
+
+/// The summary of a replay from the pipeline's totals.
+///
+/// # Errors
+/// An alert that cannot be encoded as JSON (a bug).
+fn summarize(
+    t: &Totals,
+    wall_seconds: f64,
+    files: Vec<FileSummary>,
+    alerts: &[Alert],
+) -> anyhow::Result<ReplaySummary> {
     let by_protocol = |counts: &[u64]| {
         Protocol::ALL
             .iter()
@@ -178,7 +189,7 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
         last_ts: t.last_ts.map(Timestamp::as_secs_f64),
         wall_seconds,
         files,
-        alerts: std::mem::take(&mut *collected.lock().unwrap_or_else(PoisonError::into_inner))
+        alerts: alerts
             .iter()
             .map(serde_json::to_value)
             .collect::<Result<_, _>>()

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::alert::{Alert, AlertState, Severity};
+use crate::alert::{Alert, AlertKind, AlertState, Severity};
 use crate::cli::{ConfigArg, Overrides, ReplayArgs, RulesTestArgs};
 use crate::config::HumanDuration;
 
@@ -76,7 +76,7 @@ struct Case {
 #[serde(deny_unknown_fields)]
 struct Matcher {
     rule: Option<String>,
-    kind: Option<String>,
+    kind: Option<AlertKind>,
     src: Option<String>,
     dst: Option<String>,
     severity: Option<Severity>,
@@ -99,7 +99,7 @@ impl Matcher {
                 .is_none_or(|w| got.is_some_and(|g| g.to_string() == *w))
         };
         self.rule.as_ref().is_none_or(|r| *r == a.rule)
-            && self.kind.as_ref().is_none_or(|k| *k == a.kind)
+            && self.kind.is_none_or(|k| k == a.kind)
             && self.severity.is_none_or(|s| s == a.severity)
             && addr(&self.src, a.src)
             && addr(&self.dst, a.dst)
@@ -111,7 +111,7 @@ impl std::fmt::Display for Matcher {
         let mut parts = Vec::new();
         let fields = [
             ("rule", self.rule.clone()),
-            ("kind", self.kind.clone()),
+            ("kind", self.kind.map(|k| k.as_str().to_owned())),
             ("src", self.src.clone()),
             ("dst", self.dst.clone()),
             ("severity", self.severity.map(|s| s.as_str().to_owned())),
@@ -177,6 +177,24 @@ fn resolve(path: &str, base: &Path) -> PathBuf {
 }
 
 fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::Result<CaseReport> {
+    let (alerts, first_ts) = replay_case(case, default_config, base)?;
+    let fired: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .collect();
+    let start = case.start.or(first_ts).unwrap_or(0.0);
+    let (failures, notes) = judge(case, &fired, start);
+    let text = case_text(case, &fired, &failures, &notes);
+    Ok(CaseReport { text, failures })
+}
+
+/// Replays the case's capture with its config: the alert transitions raised, and the
+/// first packet's timestamp.
+fn replay_case(
+    case: &Case,
+    default_config: Option<&str>,
+    base: &Path,
+) -> anyhow::Result<(Vec<Alert>, Option<f64>)> {
     let config_path = case
         .config
         .as_deref()
@@ -198,17 +216,18 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
         json: true,
     };
     let summary = super::replay::replay(&args, &config)?;
-    let alerts: Vec<Alert> = summary
+    let alerts = summary
         .alerts
         .into_iter()
         .map(serde_json::from_value)
         .collect::<Result<_, _>>()
         .context("decoding alerts")?;
-    let fired: Vec<&Alert> = alerts
-        .iter()
-        .filter(|a| a.state == AlertState::Firing)
-        .collect();
-    let start = case.start.or(summary.first_ts).unwrap_or(0.0);
+    Ok((alerts, summary.first_ts))
+}
+
+/// The case's expectations against the alerts that `fired` (packet time `start` on):
+/// every failure, and a note of when each expected alert fired.
+fn judge(case: &Case, fired: &[&Alert], start: f64) -> (Vec<String>, Vec<String>) {
     let mut failures = Vec::new();
     let mut notes = Vec::new();
     for e in &case.expect {
@@ -240,6 +259,12 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
             ));
         }
     }
+    (failures, notes)
+}
+
+/// The report of one case: its status line, when expected alerts fired, and on failure
+/// what failed and every alert that fired.
+fn case_text(case: &Case, fired: &[&Alert], failures: &[String], notes: &[String]) -> String {
     let mut text = String::new();
     let status = if failures.is_empty() { "ok  " } else { "FAIL" };
     let _ = write!(text, "{status} {}", case.name);
@@ -247,19 +272,19 @@ fn run_case(case: &Case, default_config: Option<&str>, base: &Path) -> anyhow::R
         let _ = write!(text, " (negative: {reason})");
     }
     text.push('\n');
-    for n in &notes {
+    for n in notes {
         let _ = writeln!(text, "       fired {n}");
     }
     if !failures.is_empty() {
-        for f in &failures {
+        for f in failures {
             let _ = writeln!(text, "     - {f}");
         }
         let _ = writeln!(text, "       alerts that fired ({}):", fired.len());
-        for a in &fired {
+        for a in fired {
             let _ = writeln!(text, "     + {}", describe(a));
         }
     }
-    Ok(CaseReport { text, failures })
+    text
 }
 
 /// One line for an alert: its fields and time from the start.

@@ -1,136 +1,241 @@
-//! Live capture from a network interface through pnet's AF_PACKET channel.
+//! Live capture from a network interface through a TPACKET_V3 ring.
 //!
-//! Owns opening the socket (so its descriptor is known, its receive buffer can be sized and
-//! PACKET_STATISTICS can be read from it), configuring pnet (read timeout, buffer sized to the snap length, promiscuous
-//! mode, PACKET_FANOUT in hash mode so several workers can share one interface and both
-//! directions of a flow reach the same worker), and listing the interfaces a default
-//! config watches.
+//! Owns [`AfPacketSource`]: one capture socket ([`super::ring::RxRing`]) on one interface,
+//! named by the operator, and keeping that interface captured while it comes and goes:
+//! - a link that goes down and up again is captured again by the same socket (the kernel
+//!   re-attaches it); the source only clears the socket's `ENETDOWN`;
+//! - an interface that is deleted and recreated (a new index) gets a new socket;
+//! - an interface that does not exist yet is waited for.
 //!
-//! The crate's `unsafe` blocks live here: `getsockopt(PACKET_STATISTICS)` and
-//! `setsockopt(SO_RCVBUFFORCE)` have no safe wrapper in pnet, libc or socket2. Each states
-//! what makes it sound.
+//! While the interface is missing the source reports [`Next::Idle`] every read timeout,
+//! so the worker keeps flushing and watching for shutdown, and [`Source::is_up`] says
+//! `false` (the `netwarden_capture_up` gauge). Also owns listing the interfaces a
+//! default config watches, and the snap-length socket filter.
+//!
+//! pnet is used for interface discovery only (names, indexes, flags); the socket and its
+//! ring are `super::ring`'s.
 
-use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pnet_datalink::{Channel, Config as PnetConfig, DataLinkReceiver, FanoutOption, FanoutType};
-
-use super::{CaptureError, Frame, KernelStats, Next, Source};
+use super::ring::{BpfInstruction, FanoutMode, RingOptions, RingShape, RingStats, RxRing};
+use super::{CaptureError, Frame, InterfaceError, KernelStats, Next, Source};
 use crate::decode::LinkType;
-use crate::timestamp::Timestamp;
 
-/// `PACKET_STATISTICS` from `<linux/if_packet.h>` (not exported by the libc crate).
-const PACKET_STATISTICS: libc::c_int = 6;
+/// How often a missing interface is looked for, and a quiet one checked.
+const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// `struct tpacket_stats` from `<linux/if_packet.h>`.
-#[repr(C)]
-#[derive(Default)]
-struct TpacketStats {
-    tp_packets: libc::c_uint,
-    tp_drops: libc::c_uint,
-}
+/// `BPF_RET | BPF_K`: return a constant (the number of bytes to keep).
+const BPF_RET_K: u16 = 0x06;
 
 /// How to open a live capture.
 #[derive(Clone, Debug)]
 pub struct AfPacketOptions {
     /// Put the interface in promiscuous mode.
     pub promiscuous: bool,
-    /// Largest frame kept (the receive buffer size).
-    pub snap_length_bytes: usize,
-    /// Kernel socket receive buffer: how large a burst is absorbed while the worker is busy.
-    pub socket_buffer_bytes: usize,
+    /// Largest part of a frame kept; longer frames are cut, their wire length kept.
+    pub snap_length_bytes: u32,
+    /// The receive ring.
+    pub ring: RingShape,
     /// How long one read waits before reporting [`Next::Idle`].
     pub read_timeout: Duration,
-    /// PACKET_FANOUT group shared by the workers of one interface; `None` for a single worker.
-    pub fanout_group: Option<u16>,
+    /// PACKET_FANOUT group and mode shared by the workers of one interface; `None` for a
+    /// single worker.
+    pub fanout: Option<(u16, FanoutMode)>,
 }
 
-/// One AF_PACKET socket bound to one interface.
+/// Where the source stands with its interface.
+enum Attachment {
+    /// Capturing through `ring`, bound to interface `index`.
+    Attached { ring: RxRing, index: u32 },
+    /// The interface does not exist (yet, or any more).
+    Missing,
+}
+
+/// One capture socket on one interface.
 pub struct AfPacketSource {
     interface: String,
-    rx: Box<dyn DataLinkReceiver>,
-    /// The socket pnet reads from; pnet owns and closes it, this copy is only read for
-    /// statistics while `rx` is alive.
-    fd: libc::c_int,
+    options: AfPacketOptions,
+    attachment: Attachment,
+    /// The socket reported the link down, and no frame has arrived since.
+    link_down: bool,
+    /// When to look at the interface again (reattach, or check it still exists).
+    next_check: Instant,
 }
 
 impl AfPacketSource {
-    /// Opens a capture socket on `interface`.
+    /// Opens a capture socket on `interface`; an interface that does not exist yet is
+    /// waited for (see the module doc).
     ///
     /// # Errors
-    /// The interface does not exist, or the socket cannot be opened or bound (usually a
-    /// missing `CAP_NET_RAW`).
+    /// The socket cannot be opened (usually a missing `CAP_NET_RAW`) or the kernel refuses
+    /// the ring.
     pub fn open(
         interface: &str,
         options: &AfPacketOptions,
     ) -> Result<AfPacketSource, CaptureError> {
-        let err = |message: String| CaptureError::Interface {
+        let mut source = AfPacketSource {
             interface: interface.to_owned(),
-            message,
+            options: options.clone(),
+            attachment: Attachment::Missing,
+            link_down: false,
+            next_check: Instant::now(),
         };
-        let iface = pnet_datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == interface)
-            .ok_or_else(|| err("no such interface".to_owned()))?;
-        let fd = open_packet_socket(options.socket_buffer_bytes).map_err(|e| {
-            err(format!(
-                "cannot open AF_PACKET socket: {e} (needs CAP_NET_RAW)"
-            ))
-        })?;
-        let config = PnetConfig {
-            read_buffer_size: options.snap_length_bytes,
-            read_timeout: Some(options.read_timeout),
-            promiscuous: options.promiscuous,
-            linux_fanout: options.fanout_group.map(|group_id| FanoutOption {
-                group_id,
-                fanout_type: FanoutType::HASH,
-                defrag: true,
-                rollover: false,
-            }),
-            socket_fd: Some(fd),
-            ..PnetConfig::default()
-        };
-        match pnet_datalink::channel(&iface, config) {
-            Ok(Channel::Ethernet(_tx, rx)) => Ok(AfPacketSource {
-                interface: interface.to_owned(),
-                rx,
-                fd,
-            }),
-            Ok(_) => Err(err("pnet returned a non-Ethernet channel".to_owned())),
-            Err(e) => Err(err(format!("cannot open capture channel: {e}"))),
+        if !source.attach()? {
+            tracing::warn!(interface = %interface, "Interface does not exist; waiting for it.");
         }
+        Ok(source)
+    }
+
+    /// Opens a socket on the interface if it exists; `Ok(false)` when it does not.
+    fn attach(&mut self) -> Result<bool, CaptureError> {
+        self.next_check = Instant::now() + RECHECK_INTERVAL;
+        let Some(link) = find_interface(&self.interface) else {
+            return Ok(false);
+        };
+        let ring = RxRing::open(&RingOptions {
+            interface_index: link.index,
+            shape: self.options.ring,
+            fanout: self.options.fanout,
+            promiscuous: self.options.promiscuous,
+            filter: snap_filter(self.options.snap_length_bytes),
+        })
+        .map_err(|e| self.error(InterfaceError::Ring(e)))?;
+        self.attachment = Attachment::Attached {
+            ring,
+            index: link.index,
+        };
+        self.link_down = !link.up;
+        Ok(true)
+    }
+
+    fn error(&self, source: InterfaceError) -> CaptureError {
+        CaptureError::Interface {
+            interface: self.interface.clone(),
+            source,
+        }
+    }
+
+    /// Once per [`RECHECK_INTERVAL`] while idle: reattach a missing interface, drop the
+    /// socket of one that was deleted (its index is gone or belongs to a new interface),
+    /// and follow the link's state.
+    fn recheck(&mut self) -> Result<(), CaptureError> {
+        if Instant::now() < self.next_check {
+            return Ok(());
+        }
+        self.next_check = Instant::now() + RECHECK_INTERVAL;
+        let link = find_interface(&self.interface);
+        match (&self.attachment, link) {
+            (Attachment::Attached { index, .. }, Some(link)) if *index == link.index => {
+                if self.link_down && link.up {
+                    tracing::info!(interface = %self.interface, "Interface is up; capturing again.");
+                }
+                self.link_down = !link.up;
+            }
+            (Attachment::Attached { .. }, _) => {
+                tracing::warn!(interface = %self.interface, "Interface was removed; waiting for it to come back.");
+                self.attachment = Attachment::Missing;
+                // A recreated interface is picked up at once.
+                if self.attach()? {
+                    tracing::info!(interface = %self.interface, "Interface is back; capturing.");
+                }
+            }
+            (Attachment::Missing, Some(_)) => {
+                if self.attach()? {
+                    tracing::info!(interface = %self.interface, "Interface is present; capturing.");
+                }
+            }
+            (Attachment::Missing, None) => {}
+        }
+        Ok(())
     }
 }
 
 impl Source for AfPacketSource {
     fn next(&mut self) -> Result<Next<'_>, CaptureError> {
-        match self.rx.next() {
-            Ok(data) => Ok(Next::Frame(Frame {
-                ts: Timestamp::now(),
-                link: LinkType::Ethernet,
-                data,
-                wire_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-            })),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(Next::Idle)
+        let timeout = self.options.read_timeout;
+        let advanced = match &mut self.attachment {
+            Attachment::Attached { ring, .. } => ring.advance(timeout),
+            Attachment::Missing => {
+                std::thread::sleep(timeout);
+                Ok(false)
             }
-            Err(e) => Err(CaptureError::Interface {
-                interface: self.interface.clone(),
-                message: format!("read failed: {e}"),
-            }),
+        };
+        match advanced {
+            Ok(true) => self.link_down = false,
+            Ok(false) => {
+                self.recheck()?;
+                return Ok(Next::Idle);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                if !self.link_down {
+                    tracing::warn!(interface = %self.interface, "Interface went down; capture resumes when it is up.");
+                    self.link_down = true;
+                }
+                self.recheck()?;
+                return Ok(Next::Idle);
+            }
+            Err(e) => return Err(self.error(InterfaceError::Read(e))),
         }
+        let Attachment::Attached { ring, .. } = &self.attachment else {
+            return Ok(Next::Idle);
+        };
+        Ok(ring.current().map_or(Next::Idle, |frame| {
+            Next::Frame(Frame {
+                ts: frame.ts,
+                link: LinkType::Ethernet,
+                data: frame.data,
+                wire_len: frame.wire_len,
+            })
+        }))
     }
 
     fn kernel_stats(&mut self) -> Option<KernelStats> {
-        read_packet_statistics(self.fd).ok()
+        let Attachment::Attached { ring, .. } = &mut self.attachment else {
+            return None;
+        };
+        let RingStats {
+            received,
+            dropped,
+            freezes,
+        } = ring.stats().ok()?;
+        Some(KernelStats {
+            received,
+            dropped,
+            freezes,
+        })
     }
+
+    fn is_up(&self) -> Option<bool> {
+        Some(matches!(self.attachment, Attachment::Attached { .. }) && !self.link_down)
+    }
+}
+
+/// What the capture needs to know of an interface.
+struct Link {
+    index: u32,
+    /// Administratively up and running (carrier present).
+    up: bool,
+}
+
+/// Interface `name`, if it exists.
+fn find_interface(name: &str) -> Option<Link> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)
+        .map(|i| Link {
+            index: i.index,
+            up: i.is_up() && i.is_running(),
+        })
+}
+
+/// A socket filter that keeps every frame, cut at `snap_length_bytes`.
+fn snap_filter(snap_length_bytes: u32) -> Vec<BpfInstruction> {
+    vec![BpfInstruction {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: snap_length_bytes,
+    }]
 }
 
 /// Names of the interfaces that are up and not loopback: what an empty
@@ -141,71 +246,4 @@ pub fn default_interfaces() -> Vec<String> {
         .filter(|i| i.is_up() && !i.is_loopback())
         .map(|i| i.name)
         .collect()
-}
-
-/// Opens a raw AF_PACKET socket receiving every protocol, with a receive buffer of
-/// `buffer_bytes` (forced past `net.core.rmem_max` when the process has `CAP_NET_ADMIN`).
-/// Returns the descriptor, which the caller hands to pnet.
-fn open_packet_socket(buffer_bytes: usize) -> io::Result<libc::c_int> {
-    use std::os::fd::IntoRawFd;
-    let protocol = u16::try_from(libc::ETH_P_ALL).unwrap_or(3).to_be();
-    let socket = socket2::Socket::new(
-        socket2::Domain::PACKET,
-        socket2::Type::RAW,
-        Some(socket2::Protocol::from(libc::c_int::from(protocol))),
-    )?;
-    if force_receive_buffer(&socket, buffer_bytes).is_err() {
-        // Without CAP_NET_ADMIN the kernel caps the size at net.core.rmem_max.
-        socket.set_recv_buffer_size(buffer_bytes)?;
-    }
-    Ok(socket.into_raw_fd())
-}
-
-/// `setsockopt(SO_RCVBUFFORCE)`: like `SO_RCVBUF` but not capped by `rmem_max`.
-#[allow(unsafe_code)]
-fn force_receive_buffer(socket: &socket2::Socket, bytes: usize) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: `value` is a live c_int and `len` is its exact size; the kernel only reads it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            std::ptr::from_ref(&value).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// Reads (and thereby resets) the socket's PACKET_STATISTICS counters.
-#[allow(unsafe_code)]
-fn read_packet_statistics(fd: libc::c_int) -> io::Result<KernelStats> {
-    let mut stats = TpacketStats::default();
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<TpacketStats>()).unwrap_or(8);
-    // SAFETY: `stats` is a live, properly aligned `struct tpacket_stats` and `len` holds its
-    // exact size, so the kernel writes at most that many bytes into it.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_PACKET,
-            PACKET_STATISTICS,
-            std::ptr::from_mut(&mut stats).cast::<libc::c_void>(),
-            &raw mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // tp_packets counts every frame the socket saw, including the dropped ones.
-    Ok(KernelStats {
-        received: u64::from(stats.tp_packets.saturating_sub(stats.tp_drops)),
-        dropped: u64::from(stats.tp_drops),
-    })
 }

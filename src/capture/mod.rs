@@ -1,14 +1,17 @@
 //! Packet sources: live interfaces and capture files behind one interface.
 //!
 //! Owns [`Frame`] (one captured frame: packet-clock timestamp, link type, borrowed bytes),
-//! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`]. Backends:
-//! [`afpacket`] (pnet's AF_PACKET channel with PACKET_FANOUT) and [`pcap_file`] (pcap and
+//! the [`Source`] trait the pipeline pulls frames from, and [`CaptureError`] (which file
+//! or interface, with [`FileError`] or [`InterfaceError`] as its source saying what
+//! failed, and the operating system's error below that when there is one). Backends:
+//! [`afpacket`] (an AF_PACKET TPACKET_V3 ring, [`ring`], with PACKET_FANOUT) and [`pcap_file`] (pcap and
 //! pcapng through the `pcap-parser` crate).
 //!
 //! Does not own: decoding (frames are handed on untouched) or counting.
 
 pub mod afpacket;
 pub mod pcap_file;
+pub mod ring;
 
 use std::path::PathBuf;
 
@@ -44,8 +47,10 @@ pub enum Next<'a> {
 pub struct KernelStats {
     /// Frames the kernel queued to this socket.
     pub received: u64,
-    /// Frames the kernel dropped because the socket buffer was full.
+    /// Frames the kernel dropped because the receive ring was full.
     pub dropped: u64,
+    /// Times the ring filled up and the kernel froze the queue.
+    pub freezes: u64,
 }
 
 /// A stream of captured frames.
@@ -61,22 +66,29 @@ pub trait Source: Send {
         None
     }
 
+    /// Whether the source captures now (a live interface exists and its link is up);
+    /// `None` for sources without the notion.
+    fn is_up(&self) -> Option<bool> {
+        None
+    }
+
     /// Fraction of the source consumed (0.0 to 1.0), for progress display of files.
     fn progress(&self) -> Option<f64> {
         None
     }
 }
 
-/// Capture failures, each naming the interface or file.
+/// Capture failures, each naming the interface or file; the cause is the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// A capture file could not be opened or read.
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     File {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: FileError,
     },
     /// A capture file uses a link type netwarden does not decode.
     #[error(
@@ -91,11 +103,47 @@ pub enum CaptureError {
         name: &'static str,
     },
     /// A live interface could not be opened or read.
-    #[error("interface {interface}: {message}")]
+    #[error("interface {interface}")]
     Interface {
         /// The interface.
         interface: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: InterfaceError,
     },
+}
+
+/// Why a capture file could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Opening it failed.
+    #[error("cannot open")]
+    Open(#[source] std::io::Error),
+    /// Reading its first bytes failed.
+    #[error("cannot read header")]
+    ReadHeader(#[source] std::io::Error),
+    /// It has no bytes.
+    #[error("empty file")]
+    Empty,
+    /// It ends inside the file header.
+    #[error("cannot read header: cut short")]
+    HeaderCutShort,
+    /// It starts with neither magic number.
+    #[error("not a pcap or pcapng file (unknown magic number)")]
+    UnknownFormat,
+    /// Reading a record failed (an I/O error, not a cut or corrupt record: those end the
+    /// file early with a warning).
+    #[error("read failed")]
+    Read(#[source] std::io::Error),
+}
+
+/// Why a live interface could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub enum InterfaceError {
+    /// The capture socket or its ring could not be set up.
+    #[error("cannot open the capture ring (needs CAP_NET_RAW)")]
+    Ring(#[source] std::io::Error),
+    /// Waiting for or reading frames failed for another reason than a link going down.
+    #[error("read failed")]
+    Read(#[source] std::io::Error),
 }

@@ -6,7 +6,8 @@
 //! This module owns only the read buffer around those parsers: it maps link types,
 //! computes packet-clock timestamps with checked arithmetic (pcapng `if_tsresol`/
 //! `if_tsoffset`, nanosecond pcap), and turns a corrupt or truncated tail into a clean end
-//! of file with a warning, as tcpdump does, rather than an error.
+//! of file with a warning, as tcpdump does, rather than an error. Failing to read the file
+//! is an error, which keeps the `io::Error` as its source.
 //!
 //! The buffer is ours rather than the crate's streaming reader because this is the
 //! per-packet path of every replay: calling the record parser directly on a plain slice
@@ -27,7 +28,7 @@ use pcap_parser::nom::{self, Needed};
 use pcap_parser::pcapng::Block;
 use pcap_parser::{LegacyPcapBlock, PcapError, PcapHeader};
 
-use super::{CaptureError, Frame, Next, Source};
+use super::{CaptureError, FileError, Frame, Next, Source};
 use crate::decode::LinkType;
 use crate::timestamp::Timestamp;
 
@@ -98,11 +99,11 @@ impl PcapFileSource {
     /// # Errors
     /// The file cannot be opened, is empty, or is neither pcap nor pcapng.
     pub fn open(path: &Path) -> Result<PcapFileSource, CaptureError> {
-        let file_err = |message: String| CaptureError::File {
+        let file_err = |source: FileError| CaptureError::File {
             path: path.to_owned(),
-            message,
+            source,
         };
-        let file = File::open(path).map_err(|e| file_err(format!("cannot open: {e}")))?;
+        let file = File::open(path).map_err(|e| file_err(FileError::Open(e)))?;
         let file_bytes = file.metadata().map_or(0, |m| m.len());
         let mut source = PcapFileSource {
             path: path.to_owned(),
@@ -119,11 +120,11 @@ impl PcapFileSource {
             ending: None,
         };
         source
-            .refill(0)
-            .map_err(|e| file_err(format!("cannot read header: {e}")))?;
+            .fill()
+            .map_err(|e| file_err(FileError::ReadHeader(e)))?;
         let data = source.data();
         if data.is_empty() {
-            return Err(file_err("empty file".to_owned()));
+            return Err(file_err(FileError::Empty));
         }
         // The same test, in the same order, as `pcap_parser::create_reader`.
         if pcap_parser::parse_sectionheaderblock(data).is_ok() {
@@ -134,14 +135,8 @@ impl PcapFileSource {
         }
         let header = match pcap_parser::parse_pcap_header(data) {
             Ok((_, header)) => header,
-            Err(nom::Err::Incomplete(_)) => {
-                return Err(file_err("cannot read header: cut short".to_owned()));
-            }
-            Err(_) => {
-                return Err(file_err(
-                    "not a pcap or pcapng file (unknown magic number)".to_owned(),
-                ));
-            }
+            Err(nom::Err::Incomplete(_)) => return Err(file_err(FileError::HeaderCutShort)),
+            Err(_) => return Err(file_err(FileError::UnknownFormat)),
         };
         source.format = if header.is_modified_format() {
             Format::LegacyModified
@@ -178,10 +173,10 @@ impl PcapFileSource {
         self.consumed = self.consumed.saturating_add(n as u64);
     }
 
-    /// Reads more of the file so that at least `needed` more bytes than are buffered fit:
-    /// moves the unconsumed bytes to the front, grows the buffer if it is still too small,
-    /// then reads until it is full or the file ends.
-    fn refill(&mut self, needed: usize) -> Result<(), String> {
+    /// Makes room for at least `needed` more bytes than are buffered: moves the unconsumed
+    /// bytes to the front, then grows the buffer if it is still too small. False when it
+    /// would have to grow past [`MAX_RECORD_BYTES`].
+    fn make_room(&mut self, needed: usize) -> bool {
         let pending = self.end - self.start;
         self.buf.copy_within(self.start..self.end, 0);
         self.start = 0;
@@ -189,13 +184,18 @@ impl PcapFileSource {
         let want = pending.saturating_add(needed);
         if want > self.buf.len() {
             if want > MAX_RECORD_BYTES {
-                return Err(format!("record larger than {MAX_RECORD_BYTES} bytes"));
+                return false;
             }
             let size = want
                 .max(self.buf.len().saturating_mul(2))
                 .min(MAX_RECORD_BYTES);
             self.buf.resize(size, 0);
         }
+        true
+    }
+
+    /// Reads until the buffer is full or the file ends.
+    fn fill(&mut self) -> std::io::Result<()> {
         while self.end < self.buf.len() {
             let space = self.buf.get_mut(self.end..).unwrap_or_default();
             match self.file.read(space) {
@@ -205,7 +205,7 @@ impl PcapFileSource {
                 }
                 Ok(n) => self.end += n.min(space.len()),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Err("read error while refilling".to_owned()),
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -430,9 +430,14 @@ impl Source for PcapFileSource {
                         }
                         return Ok(self.stop("last record is cut short".to_owned()));
                     }
-                    if let Err(why) = self.refill(needed) {
+                    if !self.make_room(needed) {
+                        let why = format!("record larger than {MAX_RECORD_BYTES} bytes");
                         return Ok(self.stop(why));
                     }
+                    self.fill().map_err(|e| CaptureError::File {
+                        path: self.path.clone(),
+                        source: FileError::Read(e),
+                    })?;
                 }
                 Parsed::Corrupt(why) => return Ok(self.stop(format!("corrupt record ({why})"))),
                 Parsed::Unsupported(e) => return Err(*e),
@@ -602,11 +607,48 @@ mod tests {
     #[test]
     fn garbage_and_empty_files_are_clear_errors() {
         let f = write_temp(b"this is not a capture file at all....");
-        let err = PcapFileSource::open(f.path()).err().unwrap().to_string();
-        assert!(err.contains("not a pcap or pcapng file"), "{err}");
+        let err = PcapFileSource::open(f.path()).err().unwrap();
+        assert!(
+            matches!(&err, CaptureError::File { path, source: FileError::UnknownFormat } if path == f.path()),
+            "{err:?}"
+        );
         let f = write_temp(b"");
-        let err = PcapFileSource::open(f.path()).err().unwrap().to_string();
-        assert!(err.contains("empty file"), "{err}");
+        let err = PcapFileSource::open(f.path()).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                CaptureError::File {
+                    source: FileError::Empty,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_read_error_keeps_its_io_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = PcapFileSource::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(&err, CaptureError::File { source: FileError::ReadHeader(io), .. }
+                if io.kind() == std::io::ErrorKind::IsADirectory),
+            "{err:?}"
+        );
+        // The chain, as the binary prints it: file, step, cause.
+        let mut chain = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            chain = format!("{chain}: {c}");
+            cause = c.source();
+        }
+        assert_eq!(
+            chain,
+            format!(
+                "{}: cannot read header: Is a directory (os error 21)",
+                dir.path().display()
+            )
+        );
     }
 
     #[test]

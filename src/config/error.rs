@@ -1,11 +1,15 @@
 //! Configuration errors that point at the file, line and key.
 //!
 //! Parse errors carry the byte span the TOML parser reports; validation errors name a
-//! dotted key path (`flows.max_flows`) that [`locate`] finds in the source text. Either way
-//! the operator sees `path:line:column: key: message`.
+//! dotted key path (`flows.max_flows`, and for a rule or host group the element of its
+//! array) that `super::locate` finds in the parser's spanned document. Either way the
+//! operator sees `path:line:column: key `name`: message`.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use super::locate::{find, line_col, path_at};
 
 /// One problem in one configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,133 +74,57 @@ impl ConfigError {
         }
     }
 
-    /// Turns a TOML parse/deserialize error into a located error.
+    /// Turns a TOML parse/deserialize error into a located error, naming the key written
+    /// where it points.
     pub fn from_toml(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError {
-        let (line, column, key) = match err.span() {
-            Some(span) => {
-                let (line, column) = line_col(source, span.start);
-                (Some(line), Some(column), key_at(source, span.start))
-            }
-            None => (None, None, None),
-        };
+        let key = err.span().and_then(|span| path_at(source, span.start));
+        ConfigError::at_span(path, source, err.span(), key, err.message().trim())
+    }
+
+    /// A validation error for the dotted key `key`, located in `source` when it is
+    /// written there.
+    pub fn at_key(path: &Path, source: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::at_element(path, source, key, None, message)
+    }
+
+    /// A validation error for the dotted key `key` (`rules.threshold`) in element `index`
+    /// of the first array of tables on its path (the third `[[rules]]`). A key left at
+    /// its default is reported at its table's header.
+    pub fn at_element(
+        path: &Path,
+        source: &str,
+        key: &str,
+        index: Option<usize>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let span = find(source, key, index);
+        ConfigError::at_span(path, source, span, Some(key.to_owned()), message)
+    }
+
+    /// An error at byte span `span` of `source` (unplaced without one).
+    pub fn at_span(
+        path: &Path,
+        source: &str,
+        span: Option<Range<usize>>,
+        key: Option<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = span.map(|s| line_col(source, s.start)).unzip();
         ConfigError {
             path: path.to_owned(),
             line,
             column,
             key,
-            message: err.message().trim().to_owned(),
-        }
-    }
-
-    /// A validation error for the dotted key `key`, located in `source` when it is written there.
-    pub fn at_key(path: &Path, source: &str, key: &str, message: impl Into<String>) -> ConfigError {
-        let line = locate(source, key);
-        ConfigError {
-            path: path.to_owned(),
-            line,
-            column: line.map(|_| 1),
-            key: Some(key.to_owned()),
             message: message.into(),
         }
     }
-}
-
-/// 1-based line and column of byte offset `at`.
-fn line_col(source: &str, at: usize) -> (usize, usize) {
-    let before = source.get(..at).unwrap_or(source);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// The dotted key whose line contains byte offset `at`: the enclosing `[table]` header plus
-/// the `key =` on that line (or the header itself when the error is on a header line).
-fn key_at(source: &str, at: usize) -> Option<String> {
-    let (line_no, _) = line_col(source, at);
-    let mut table = String::new();
-    for (i, raw) in source.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(header) = table_header(line) {
-            table = header;
-        }
-        if i + 1 == line_no {
-            let key = line
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_owned());
-            return match key {
-                Some(k) if !k.is_empty() && !k.starts_with('[') => Some(join(&table, &k)),
-                _ if !table.is_empty() => Some(table),
-                _ => None,
-            };
-        }
-    }
-    None
-}
-
-/// `[a.b]` or `[[a]]` → `a.b` / `a`.
-fn table_header(line: &str) -> Option<String> {
-    let inner = line
-        .strip_prefix("[[")
-        .and_then(|l| l.split("]]").next())
-        .or_else(|| line.strip_prefix('[').and_then(|l| l.split(']').next()))?;
-    Some(inner.trim().to_owned())
-}
-
-fn join(table: &str, key: &str) -> String {
-    if table.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{table}.{key}")
-    }
-}
-
-/// The 1-based line where dotted key `key` (`flows.timeouts.udp`, or a table such as
-/// `networks`) is written, if it is.
-pub(crate) fn locate(source: &str, key: &str) -> Option<usize> {
-    let mut table = String::new();
-    for (i, raw) in source.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some(header) = table_header(line) {
-            table = header;
-            if table == key {
-                return Some(i + 1);
-            }
-            continue;
-        }
-        if let Some((k, _)) = line.split_once('=')
-            && join(&table, k.trim().trim_matches('"')) == key
-        {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SRC: &str =
-        "[log]\nlevel = \"info\"\n\n[flows.timeouts]\nudp = \"1m\"\n[[networks]]\nname = \"x\"\n";
-
-    #[test]
-    fn locate_finds_keys_under_their_tables() {
-        assert_eq!(locate(SRC, "log.level"), Some(2));
-        assert_eq!(locate(SRC, "flows.timeouts.udp"), Some(5));
-        assert_eq!(locate(SRC, "networks"), Some(6));
-        assert_eq!(locate(SRC, "networks.name"), Some(7));
-        assert_eq!(locate(SRC, "log.format"), None);
-    }
-
-    #[test]
-    fn key_at_names_the_key_of_the_offending_line() {
-        let at = SRC.find("\"1m\"").unwrap();
-        assert_eq!(key_at(SRC, at).as_deref(), Some("flows.timeouts.udp"));
-        assert_eq!(line_col(SRC, at), (5, 7));
-    }
+    const SRC: &str = "[log]\nlevel = \"info\"\n\n[flows.timeouts]\nudp = \"1m\"\n";
 
     #[test]
     fn display_reads_like_a_compiler_message() {
@@ -205,5 +133,7 @@ mod tests {
             e.to_string(),
             "/etc/nw.toml:2:1: key `log.level`: bad level"
         );
+        let e = ConfigError::whole_file(Path::new("/etc/nw.toml"), "cannot read");
+        assert_eq!(e.to_string(), "/etc/nw.toml: cannot read");
     }
 }

@@ -4,20 +4,26 @@
 //! tool must fail loudly), their defaults (which `config/netwarden.toml` documents key by
 //! key; a test keeps the two in step), and [`load`], which parses and then runs every
 //! semantic check, collecting *all* problems as [`ConfigError`]s that name the file, line
-//! and key.
+//! and key (and, for a rule, the rule). Module map: `rules` (the detection schema and how
+//! a `[[rules]]` table is read), `load` (files and checks), `locate` and `error` (where a
+//! problem is written), `alerting`, `self_alerts`, `values`.
+//!
+//! A leaf: it depends only on `crate::vocabulary`.
 //!
 //! Does not own: turning the config into runtime objects (that happens where each object
-//! is built: `app`, `pipeline`), or watching files.
+//! is built: `app`, `pipeline`, `detect`), or watching files.
 
 mod alerting;
 mod error;
+mod load;
+mod locate;
 mod rules;
 mod self_alerts;
 mod values;
 pub mod web;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -26,13 +32,15 @@ pub use alerting::{
     AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, parse};
 pub use rules::{
-    HostGroupConfig, RuleConfig, RuleKind, RulesFile, VolumeDirection, VolumeKey, VolumeMetric,
-    VolumeProtocol,
+    BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
+    RuleCommon, RuleConfig, RuleKind, RuleParams, RuleScope, RulesFile, ScanParams, SynFloodParams,
+    VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol,
 };
 pub use self_alerts::{
     AlertDeliveryConfig, BlocklistAgeConfig, CaptureDropsConfig, DetectionStateConfig,
-    FlowTableConfig, InterfaceSilentConfig, SelfAlertHold, SelfAlertsConfig,
+    FlowTableFullConfig, InterfaceSilentConfig, SelfAlertHold, SelfAlertsConfig,
 };
 pub use values::{Cidr, HumanDuration};
 
@@ -57,6 +65,10 @@ pub mod limits {
     pub const MAX_INTERFACES: usize = 64;
     /// Most capture workers per interface.
     pub const MAX_WORKERS_PER_INTERFACE: usize = 64;
+    /// Largest capture ring block (the kernel allocates each block contiguously).
+    pub const MAX_RING_BLOCK_BYTES: usize = 16 << 20;
+    /// Most blocks per capture ring.
+    pub const MAX_RING_BLOCKS: usize = 4096;
     /// Most top talkers exported per role.
     pub const MAX_TOP_TALKERS: usize = 100;
     /// Smallest allowed flow-table cap.
@@ -91,7 +103,8 @@ pub struct Config {
     pub rules_dir: RulesDir,
     /// Named sets of CIDRs that rules use as their scope.
     pub host_groups: Vec<HostGroupConfig>,
-    /// Detection rules (more come from `rules_dir`).
+    /// Detection rules (more come from `rules_dir`). [`load`] and [`parse`] read them
+    /// apart from the rest, keeping each key's position (see `rules::read`).
     pub rules: Vec<RuleConfig>,
     /// Alerts about netwarden itself, sent through `[alerting]`.
     pub self_alerts: SelfAlertsConfig,
@@ -170,14 +183,26 @@ pub struct CaptureConfig {
     pub interfaces: Vec<String>,
     /// Put interfaces in promiscuous mode (needed on a SPAN/mirror port).
     pub promiscuous: bool,
-    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole.
+    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole. Longer
+    /// frames are cut; byte counters still count their length on the wire.
     pub snap_length_bytes: usize,
-    /// Kernel receive buffer of each capture socket, in bytes: the burst absorbed while a
-    /// worker is busy before the kernel drops (`netwarden_capture_dropped_packets_total`).
-    pub socket_buffer_bytes: usize,
-    /// Worker threads per interface, spread by PACKET_FANOUT (hash mode, so both directions
-    /// of a flow meet on one worker).
+    /// Bytes per block of each capture socket's receive ring (`TPACKET_V3`): a power of two,
+    /// at least the snap length plus 4 KiB.
+    pub ring_block_bytes: usize,
+    /// Blocks per ring. The ring (`ring_block_bytes × ring_blocks` per worker) absorbs a
+    /// burst while a worker is busy; when it is full the kernel drops
+    /// (`netwarden_capture_dropped_packets_total{reason="kernel"}`).
+    pub ring_blocks: usize,
+    /// The kernel hands over a block that holds frames after this long even when it is not
+    /// full, so a quiet link is seen promptly.
+    pub ring_block_timeout: HumanDuration,
+    /// Worker threads per interface, spread by PACKET_FANOUT.
     pub workers_per_interface: usize,
+    /// How PACKET_FANOUT spreads frames over an interface's workers: `hash` (by flow, both
+    /// directions of a flow to one worker; IP fragments reassembled first), `cpu` (by the
+    /// CPU that received the frame) or `qm` (by the NIC's receive queue, for multi-queue
+    /// NICs whose RSS already keeps a flow on one queue).
+    pub fanout: FanoutMode,
     /// How long a capture read waits before the worker checks for shutdown and flushes
     /// its counters.
     pub read_timeout: HumanDuration,
@@ -189,11 +214,27 @@ impl Default for CaptureConfig {
             interfaces: Vec::new(),
             promiscuous: true,
             snap_length_bytes: 65_535,
-            socket_buffer_bytes: 16 << 20,
+            ring_block_bytes: 1 << 20,
+            ring_blocks: 32,
+            ring_block_timeout: HumanDuration::millis(10),
             workers_per_interface: 1,
+            fanout: FanoutMode::Hash,
             read_timeout: HumanDuration::millis(100),
         }
     }
+}
+
+/// How PACKET_FANOUT spreads an interface's frames over its workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanoutMode {
+    /// By flow hash.
+    #[default]
+    Hash,
+    /// By receiving CPU.
+    Cpu,
+    /// By NIC receive queue.
+    Qm,
 }
 
 /// The flow table.
@@ -316,128 +357,37 @@ pub struct LoadedConfig {
     pub path: Option<PathBuf>,
 }
 
-/// Reads and validates `path`, or the embedded default when `path` is `None`.
-///
-/// # Errors
-/// Every problem found, each naming the file, line and key.
-pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
-    let (source, shown) = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                ConfigErrors(vec![ConfigError::whole_file(
-                    p,
-                    format!("cannot read: {e}"),
-                )])
-            })?;
-            (text, p.to_owned())
-        }
-        None => (DEFAULT_CONFIG_TOML.to_owned(), PathBuf::from(BUILT_IN_PATH)),
-    };
-    let mut config = parse(&source, &shown)?;
-    load_rule_files(&mut config, path)?;
-    // Blocklist files are relative to the config file's folder (the working directory
-    // for the embedded default); the rule set and the reloader see absolute paths.
-    let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
-    rules::resolve_rule_paths(&mut config.rules, base);
-    if !config.metrics.web_config_file.as_os_str().is_empty() {
-        config.metrics.web_config_file = base.join(&config.metrics.web_config_file);
-    }
-    config.alerting.resolve_paths(base);
-    Ok(LoadedConfig {
-        config,
-        path: path.map(Path::to_owned),
-    })
-}
-
-/// Adds the rules and host groups of every `*.toml` in the config's `rules_dir` (relative
-/// to the config file; for the embedded default, the embedded default rules), then checks
-/// names across all of them.
-fn load_rule_files(config: &mut Config, path: Option<&Path>) -> Result<(), ConfigErrors> {
-    let mut files = Vec::new();
-    match path {
-        None => files.push((
-            PathBuf::from(BUILT_IN_RULES_PATH),
-            DEFAULT_RULES_TOML.to_owned(),
-        )),
-        Some(p) => {
-            let dir = p
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(&config.rules_dir.0);
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                let mut names: Vec<PathBuf> = entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                    .collect();
-                names.sort();
-                for name in names {
-                    let text = std::fs::read_to_string(&name).map_err(|e| {
-                        ConfigErrors(vec![ConfigError::whole_file(
-                            &name,
-                            format!("cannot read: {e}"),
-                        )])
-                    })?;
-                    files.push((name, text));
-                }
-            }
-        }
-    }
-    let mut errors = Vec::new();
-    let mut parsed = Vec::new();
-    for (name, text) in &files {
-        match toml::from_str::<RulesFile>(text) {
-            Ok(file) => {
-                config.rules.extend(file.rules.iter().cloned());
-                config.host_groups.extend(file.host_groups.iter().cloned());
-                parsed.push((name, text, file));
-            }
-            Err(e) => errors.push(ConfigError::from_toml(name, text, &e)),
-        }
-    }
-    let groups: std::collections::HashSet<&str> =
-        config.host_groups.iter().map(|g| g.name.as_str()).collect();
-    for (name, text, file) in &parsed {
-        rules::validate_rules(&file.rules, &file.host_groups, &groups, &mut |key, msg| {
-            errors.push(ConfigError::at_key(name, text, key, msg));
-        });
-    }
-    let shown = path.map_or_else(|| PathBuf::from(BUILT_IN_PATH), Path::to_owned);
-    rules::validate_names(&config.rules, &config.host_groups, &mut |key, msg| {
-        errors.push(ConfigError::whole_file(&shown, format!("{key}: {msg}")));
-    });
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errors))
-    }
-}
-
-/// Parses and validates config text; `path` is only used in error messages.
-///
-/// # Errors
-/// Every problem found.
-pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let config: Config = toml::from_str(source)
-        .map_err(|e| ConfigErrors(vec![ConfigError::from_toml(path, source, &e)]))?;
-    let problems = config.validate();
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(
-            problems
-                .into_iter()
-                .map(|(key, msg)| ConfigError::at_key(path, source, &key, msg))
-                .collect(),
-        ))
-    }
-}
-
 impl Config {
-    /// Every semantic problem, as (dotted key, message). Empty means valid.
+    /// Every semantic problem, as (dotted key, message). Empty means valid. [`load`] and
+    /// [`parse`] run the same checks and also say where each problem is written.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut problems = self.validate_settings();
+        let groups: std::collections::HashSet<&str> =
+            self.host_groups.iter().map(|g| g.name.as_str()).collect();
+        let mut bad = |key: &str, _, msg| problems.push((key.to_owned(), msg));
+        rules::validate_host_groups(&self.host_groups, &mut bad);
+        rules::validate_rules(&self.rules, &groups, &mut bad);
+        let rule_names = self.rules.iter().map(|r| r.common.name.as_str());
+        for d in rules::duplicates(rule_names) {
+            if let Some(r) = self.rules.get(d) {
+                let msg = format!("rule name `{}` is used twice", r.common.name);
+                problems.push(("rules.name".to_owned(), msg));
+            }
+        }
+        for d in rules::duplicates(self.host_groups.iter().map(|g| g.name.as_str())) {
+            if let Some(g) = self.host_groups.get(d) {
+                let msg = format!("host group name `{}` is used twice", g.name);
+                problems.push(("host_groups.name".to_owned(), msg));
+            }
+        }
+        problems
+    }
+
+    /// The problems of every setting but the rules and host groups, as (dotted key,
+    /// message).
     // One flat list of checks, section by section: splitting it would only scatter them.
     #[allow(clippy::too_many_lines)]
-    pub fn validate(&self) -> Vec<(String, String)> {
+    fn validate_settings(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         let mut bad = |key: &str, msg: String| problems.push((key.to_owned(), msg));
 
@@ -479,10 +429,34 @@ impl Config {
                 format!("must be 64 to 262144, got {}", c.snap_length_bytes),
             );
         }
-        if !(64 << 10..=1 << 30).contains(&c.socket_buffer_bytes) {
+        let min_block = c.snap_length_bytes.saturating_add(4096);
+        if !c.ring_block_bytes.is_power_of_two()
+            || !(min_block..=limits::MAX_RING_BLOCK_BYTES).contains(&c.ring_block_bytes)
+        {
             bad(
-                "capture.socket_buffer_bytes",
-                format!("must be 64 KiB to 1 GiB, got {}", c.socket_buffer_bytes),
+                "capture.ring_block_bytes",
+                format!(
+                    "must be a power of two from snap_length_bytes + 4096 ({min_block}) to {}, got {}",
+                    limits::MAX_RING_BLOCK_BYTES,
+                    c.ring_block_bytes
+                ),
+            );
+        }
+        if !(2..=limits::MAX_RING_BLOCKS).contains(&c.ring_blocks) {
+            bad(
+                "capture.ring_blocks",
+                format!(
+                    "must be 2 to {}, got {}",
+                    limits::MAX_RING_BLOCKS,
+                    c.ring_blocks
+                ),
+            );
+        }
+        let timeout = c.ring_block_timeout.0;
+        if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(1) {
+            bad(
+                "capture.ring_block_timeout",
+                "must be between 1ms and 1s".to_owned(),
             );
         }
         if c.read_timeout.0.is_zero() || c.read_timeout.0.as_secs() > 5 {
@@ -521,9 +495,6 @@ impl Config {
             }
         }
         self.validate_networks(&mut bad);
-        let groups: std::collections::HashSet<&str> =
-            self.host_groups.iter().map(|g| g.name.as_str()).collect();
-        rules::validate_rules(&self.rules, &self.host_groups, &groups, &mut bad);
         let m = &self.metrics;
         if !(1..=limits::MAX_TOP_TALKERS).contains(&m.top_talkers) {
             bad(
@@ -624,6 +595,8 @@ fn is_label_safe(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn errors_of(src: &str) -> Vec<String> {

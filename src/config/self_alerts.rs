@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::HumanDuration;
-use crate::alert::Severity;
+use crate::vocabulary::Severity;
 
 /// Bounds on the section's values, whatever the config says.
 pub(crate) mod limits {
@@ -44,7 +44,7 @@ pub struct SelfAlertsConfig {
     /// The kernel dropped more than `max_ratio` of an interface's frames over `window`.
     pub capture_drops: CaptureDropsConfig,
     /// A worker's flow table holds as many flows as it can (new flows evict old ones).
-    pub flow_table: FlowTableConfig,
+    pub flow_table: FlowTableFullConfig,
     /// A detection rule gave up tracked keys within `window` (its key table is full).
     pub detection_state: DetectionStateConfig,
     /// A blocklist rule's file is older than the rule's `max_age`, or cannot be read.
@@ -61,7 +61,7 @@ impl Default for SelfAlertsConfig {
             instance: String::new(),
             interface_silent: InterfaceSilentConfig::default(),
             capture_drops: CaptureDropsConfig::default(),
-            flow_table: FlowTableConfig::default(),
+            flow_table: FlowTableFullConfig::default(),
             detection_state: DetectionStateConfig::default(),
             blocklist_age: BlocklistAgeConfig::default(),
             alert_delivery: AlertDeliveryConfig::default(),
@@ -146,7 +146,7 @@ impl Default for CaptureDropsConfig {
 /// [`SelfAlertsConfig::flow_table`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FlowTableConfig {
+pub struct FlowTableFullConfig {
     /// Evaluate this condition.
     pub enabled: bool,
     /// Severity of its alerts (degraded: `warning`).
@@ -158,9 +158,9 @@ pub struct FlowTableConfig {
     pub resolve_delay: HumanDuration,
 }
 
-impl Default for FlowTableConfig {
+impl Default for FlowTableFullConfig {
     fn default() -> Self {
-        FlowTableConfig {
+        FlowTableFullConfig {
             enabled: true,
             severity: Severity::Warning,
             for_: HumanDuration::secs(60),
@@ -369,9 +369,9 @@ mod tests {
                 silent_after: HumanDuration::millis(10),
                 ..InterfaceSilentConfig::default()
             },
-            flow_table: FlowTableConfig {
+            flow_table: FlowTableFullConfig {
                 for_: HumanDuration::secs(90_000),
-                ..FlowTableConfig::default()
+                ..FlowTableFullConfig::default()
             },
             ..SelfAlertsConfig::default()
         };

@@ -1,9 +1,10 @@
 //! Fixed-size sketches that keep per-key detection state bounded whatever the traffic.
 //!
-//! Owns [`Hll`] (a 64-register `HyperLogLog` for distinct ports, hosts or reflectors),
-//! [`TopK`] (a space-saving heavy-hitter list of a few items) and [`KeyTable`] (a
-//! set-associative table of per-key accumulators with a hard capacity), plus the fixed
-//! hash they share.
+//! Owns [`Hll`] (a 64-register `HyperLogLog` for distinct ports, hosts or reflectors) and
+//! [`KeyTable`] (a set-associative table of per-key accumulators with a hard capacity),
+//! plus the fixed hash they share. The heavy-hitter list the rules keep per key,
+//! [`TopK`], is the crate's shared space-saving structure (`crate::space_saving`),
+//! re-exported here beside the other sketches.
 //!
 //! Does not own: what is counted (the rules in `super::rules`) or when it is reset.
 //!
@@ -115,70 +116,9 @@ impl Hll {
     }
 }
 
-/// The `N` heaviest items seen (space-saving: a new item replaces the lightest and
-/// inherits its count, so counts are upper bounds and heavy items are never lost).
-///
-/// Items and counts are separate arrays, and `T` is as narrow as the item (an address is a
-/// `u128`, a port a `u16` or `u32`): an update scans only the items, and the counts only
-/// when it must replace one, which keeps the lines touched per packet few.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TopK<T, const N: usize> {
-    items: [T; N],
-    counts: [u64; N],
-    len: usize,
-}
-
-impl<T: Copy + Default, const N: usize> Default for TopK<T, N> {
-    fn default() -> TopK<T, N> {
-        TopK {
-            items: [T::default(); N],
-            counts: [0; N],
-            len: 0,
-        }
-    }
-}
-
-impl<T: Copy + Ord, const N: usize> TopK<T, N> {
-    /// Counts `weight` for `item`.
-    #[inline]
-    pub fn add(&mut self, item: T, weight: u64) {
-        let used = self.items.get(..self.len).unwrap_or_default();
-        let at = match used.iter().position(|&i| i == item) {
-            Some(found) => found,
-            None if self.len < N => {
-                if let Some(count) = self.counts.get_mut(self.len) {
-                    *count = 0;
-                }
-                self.len += 1;
-                self.len - 1
-            }
-            // Full: the first lightest entry gives up its place, its count inherited.
-            None => self
-                .counts
-                .iter()
-                .enumerate()
-                .min_by_key(|&(_, c)| *c)
-                .map_or(0, |(i, _)| i),
-        };
-        if let (Some(slot), Some(count)) = (self.items.get_mut(at), self.counts.get_mut(at)) {
-            *slot = item;
-            *count = count.saturating_add(weight);
-        }
-    }
-
-    /// Items with their counts, heaviest first.
-    pub fn sorted(&self) -> Vec<(T, u64)> {
-        let mut v: Vec<(T, u64)> = self
-            .items
-            .iter()
-            .copied()
-            .zip(self.counts)
-            .take(self.len)
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v
-    }
-}
+/// The space-saving list of the few heaviest items (sources, ports) a rule keeps per key;
+/// shared with telemetry's top talkers.
+pub use crate::space_saving::TopK;
 
 /// How much an accumulator is worth keeping when its bucket is full.
 pub trait Weight {
@@ -380,29 +320,6 @@ mod tests {
             };
             assert_eq!(h.estimate().to_bits(), want.to_bits(), "seed {seed}");
         }
-    }
-
-    #[test]
-    fn full_topk_replaces_its_first_lightest_item() {
-        let mut t = TopK::<u128, 3>::default();
-        t.add(1, 5);
-        t.add(2, 2);
-        t.add(3, 2);
-        t.add(4, 1);
-        let items: Vec<u128> = t.sorted().iter().map(|&(i, _)| i).collect();
-        assert_eq!(items, vec![1, 4, 3]);
-        assert_eq!(t.sorted()[1].1, 3);
-    }
-
-    #[test]
-    fn topk_keeps_the_heavy_item_under_churn() {
-        let mut t = TopK::<u128, 4>::default();
-        for i in 0..10_000u128 {
-            t.add(i + 100, 1);
-            t.add(7, 3);
-        }
-        assert_eq!(t.sorted()[0].0, 7);
-        assert!(t.sorted()[0].1 >= 30_000);
     }
 
     #[test]

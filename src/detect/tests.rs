@@ -5,19 +5,18 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use super::probe::{flow_probe, icmp_probe};
 use super::*;
+use crate::alert::{Alert, AlertKind, AlertOutput, AlertState, Severity};
 use crate::config::{Cidr, Config, NetworkConfig, RulesFile};
-use crate::flow::TcpState;
-use crate::telemetry::Metrics;
+use crate::decode::{IcmpRepr, TcpFlags, ip_protocol};
+use crate::flow::FlowUpdate;
+use crate::networks::{Direction, Placement};
+use crate::timestamp::Timestamp;
+use crate::vocabulary::RuleKind;
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<Alert>>>);
-
-impl AlertOutput for Shared {
-    fn emit(&mut self, alert: Alert) {
-        self.0.lock().unwrap().push(alert);
-    }
-}
+/// Where a test's transitions go.
+type Shared = Arc<Mutex<Vec<Alert>>>;
 
 /// A validated config of `rules` (a rules file's text) with two protected networks,
 /// `lan` (10.0.0.0/16) and `dmz` (10.9.0.0/16).
@@ -41,9 +40,56 @@ fn rule_set(rules: &str) -> Arc<RuleSet> {
     Arc::new(RuleSet::build(&config(rules)).unwrap())
 }
 
-fn detector(rules: &str) -> (Detector, Shared) {
+/// A detector and what its evaluations reported: transitions go to a [`Shared`] list,
+/// the rest stays in `out`.
+struct Run {
+    d: Detector,
+    out: Evaluation,
+    alerts: Shared,
+}
+
+impl Run {
+    fn new(d: Detector, alerts: &Shared) -> Run {
+        Run {
+            d,
+            out: Evaluation::default(),
+            alerts: Arc::clone(alerts),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.d.tick(now, &mut self.out);
+        self.deliver();
+    }
+
+    fn reload(&mut self, rules: Arc<RuleSet>, now: Timestamp) {
+        self.d.reload(rules, now, &mut self.out);
+        self.deliver();
+    }
+
+    fn deliver(&mut self) {
+        for a in self.out.alerts.drain(..) {
+            self.alerts.emit(a);
+        }
+    }
+}
+
+impl std::ops::Deref for Run {
+    type Target = Detector;
+    fn deref(&self) -> &Detector {
+        &self.d
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut Detector {
+        &mut self.d
+    }
+}
+
+fn detector(rules: &str) -> (Run, Shared) {
     let out = Shared::default();
-    (Detector::new(rule_set(rules), Box::new(out.clone())), out)
+    (Run::new(Detector::new(rule_set(rules)), &out), out)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -57,32 +103,7 @@ fn secs(s: f64) -> Timestamp {
 
 /// A UDP packet from `src` to the protected `dst`, opening a flow.
 fn udp(ts: f64, src: IpAddr, dst: IpAddr) -> PacketView<'static> {
-    PacketView {
-        ts: secs(ts),
-        src,
-        dst,
-        wire_len: 100,
-        protocol: ip_protocol::UDP,
-        src_port: 4000,
-        dst_port: 53,
-        tcp_flags: None,
-        is_fragment: false,
-        direction: Direction::Inbound,
-        placement: Placement {
-            src: None,
-            dst: Some(0),
-        },
-        flow: Some(FlowUpdate {
-            created: true,
-            state: TcpState::None,
-            previous_state: TcpState::None,
-            packets_in_flow: 1,
-            is_initiator_side: true,
-            is_first_reply: false,
-        }),
-        probe: None,
-        dns: None,
-    }
+    PacketView::test_udp(secs(ts), src, dst)
 }
 
 const FLOOD: &str = r#"
@@ -98,7 +119,7 @@ annotations = { summary = "UDP flood on {{ dst }} ({{ value }} > {{ threshold }}
 "#;
 
 /// Sends `pps` packets per second to `dst` for seconds `from..to`, ticking every second.
-fn flood(d: &mut Detector, from: u32, to: u32, pps: u32) {
+fn flood(d: &mut Run, from: u32, to: u32, pps: u32) {
     for s in from..to {
         for i in 0..pps {
             let t = f64::from(s) + f64::from(i) / f64::from(pps);
@@ -112,15 +133,15 @@ fn flood(d: &mut Detector, from: u32, to: u32, pps: u32) {
 fn an_alert_fires_only_after_for_and_once_per_key() {
     let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 2, 200);
-    assert!(out.0.lock().unwrap().is_empty(), "pending during `for`");
+    assert!(out.lock().unwrap().is_empty(), "pending during `for`");
     flood(&mut d, 2, 6, 200);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
     assert_eq!(a.state, AlertState::Firing);
     assert_eq!(a.dst, Some(ip("10.0.0.1")));
     assert_eq!(a.src, None);
-    assert_eq!(a.kind, "volume");
+    assert_eq!(a.kind, AlertKind::Rule(RuleKind::Volume));
     assert_eq!(a.protocol.as_deref(), Some("udp"));
     assert!(a.value >= 100.0 && (a.time - a.started - 2.0).abs() < 1e-6);
     assert_eq!(
@@ -137,9 +158,9 @@ fn a_flapping_attack_is_one_alert_and_resolves_after_the_delay() {
     // Quiet for 3 s (less than the 5 s resolve delay), then back: the same alert.
     flood(&mut d, 4, 7, 10);
     flood(&mut d, 7, 9, 200);
-    assert_eq!(out.0.lock().unwrap().len(), 1);
+    assert_eq!(out.lock().unwrap().len(), 1);
     flood(&mut d, 9, 20, 10);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 2, "{alerts:?}");
     assert_eq!(alerts[1].state, AlertState::Resolved);
     assert!((alerts[1].time - alerts[1].last_seen - 5.0).abs() <= 1.0 + 1e-6);
@@ -149,7 +170,7 @@ fn a_flapping_attack_is_one_alert_and_resolves_after_the_delay() {
 fn shadow_rules_count_but_send_nothing() {
     let (mut d, out) = detector(&FLOOD.replace("\"for\" = \"2s\"", "shadow = true"));
     flood(&mut d, 0, 3, 200);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     assert_eq!(d.running[0].lifecycle.firing(), 1, "evaluated all the same");
 }
 
@@ -157,9 +178,9 @@ fn shadow_rules_count_but_send_nothing() {
 fn warm_up_holds_alerts_after_start_and_after_a_capture_gap() {
     let (mut d, out) = detector(&FLOOD.replace("\"for\" = \"2s\"", "warmup = \"3s\""));
     flood(&mut d, 0, 2, 200);
-    assert!(out.0.lock().unwrap().is_empty(), "held during warm-up");
+    assert!(out.lock().unwrap().is_empty(), "held during warm-up");
     flood(&mut d, 2, 4, 200);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert!(
         (alerts[0].time - 3.0).abs() < 1e-6,
@@ -176,7 +197,7 @@ fn warm_up_holds_alerts_after_start_and_after_a_capture_gap() {
         }
         d.tick(secs(f64::from(s + 1)));
     }
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert!(
         alerts
             .iter()
@@ -201,7 +222,7 @@ threshold = 50
     let (mut d, out) = detector(rules);
     flood(&mut d, 0, 2, 200);
     assert!(
-        out.0.lock().unwrap().is_empty(),
+        out.lock().unwrap().is_empty(),
         "10.0.0.1 is not in the group"
     );
     for i in 0..200 {
@@ -212,7 +233,7 @@ threshold = 50
         ));
     }
     d.tick(secs(4.0));
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].network.as_deref(), Some("dmz"));
 }
@@ -248,7 +269,7 @@ max_keys = 64
         assert!(r.state.keys() <= 64);
     }
     d.tick(secs(1.0));
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].rule, "flood");
 }
@@ -300,14 +321,14 @@ min_windows = 5
     for s in 0..10 {
         flood(&mut d, s, s + 1, 100 + 2 * s);
     }
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     // 140/s is above the learned bound but below the 150 floor: still quiet.
     flood(&mut d, 10, 11, 140);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
     flood(&mut d, 11, 12, 400);
-    let alerts = out.0.lock().unwrap().clone();
+    let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(alerts[0].kind, "baseline");
+    assert_eq!(alerts[0].kind, AlertKind::Rule(RuleKind::Baseline));
     assert!((alerts[0].value - 400.0).abs() < 1e-6);
 }
 
@@ -324,12 +345,12 @@ min_windows = 5
     let (mut d, out) = detector(rules);
     flood(&mut d, 0, 3, 100);
     flood(&mut d, 3, 4, 5000);
-    assert!(out.0.lock().unwrap().is_empty());
+    assert!(out.lock().unwrap().is_empty());
 }
 
 /// Every alert emitted so far.
 fn emitted(out: &Shared) -> Vec<Alert> {
-    out.0.lock().unwrap().clone()
+    out.lock().unwrap().clone()
 }
 
 /// A rules file with one blocklist rule reading `file` (absolute) plus inline entries.
@@ -384,7 +405,7 @@ fn blocklist_keys_the_listed_address_by_who_initiated() {
     let contributor = |a: &Alert, kind: &str| {
         a.contributors
             .iter()
-            .find(|c| c.kind == kind)
+            .find(|c| c.kind.as_str() == kind)
             .map(|c| c.value.clone())
     };
     assert_eq!(contributor(by_src, "peer").as_deref(), Some("10.0.0.1"));
@@ -596,14 +617,11 @@ fn reload_with_a_raised_threshold_resolves_the_alert_after_the_delay() {
 }
 
 #[test]
-fn reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
-    let metrics = Metrics::new(&[], 10).unwrap();
-    let out = Shared::default();
-    let mut d = Detector::new(rule_set(FLOOD), Box::new(out.clone()))
-        .with_metrics(metrics.detection.clone());
+fn reload_that_removes_a_rule_resolves_its_alerts_and_retires_its_instance() {
+    let (mut d, out) = detector(FLOOD);
     flood(&mut d, 0, 4, 200);
-    let firing = "netwarden_alerts_firing{rule=\"udp_flood\",severity=\"critical\"}";
-    assert!(metrics.render().contains(&format!("{firing} 1")));
+    let (old, _) = d.instances().next().unwrap();
+    assert_eq!(d.out.rules[0].firing, 1);
     let other = FLOOD.replace("udp_flood", "other_flood");
     d.reload(rule_set(&other), secs(4.5));
     let alerts = emitted(&out);
@@ -612,18 +630,32 @@ fn reload_that_removes_a_rule_resolves_its_alerts_and_gauge() {
         (alerts[1].rule.as_str(), alerts[1].state, alerts[1].time),
         ("udp_flood", AlertState::Resolved, 4.5)
     );
-    assert!(
-        metrics.render().contains(&format!("{firing} 0")),
-        "{}",
-        metrics.render()
-    );
-    // The added rule has handles of its own.
+    assert_eq!(d.out.retired, [old]);
+    // The added rule is an instance of its own.
+    let (new, _) = d.instances().next().unwrap();
+    assert_ne!(new, old);
     flood(&mut d, 4, 8, 200);
-    assert!(
-        metrics
-            .render()
-            .contains("netwarden_alerts_firing{rule=\"other_flood\",severity=\"critical\"} 1")
+    assert_eq!(d.out.rules[0].instance, new);
+    assert_eq!(d.out.rules[0].firing, 1);
+}
+
+#[test]
+fn evaluations_report_each_rules_figures_in_rule_order() {
+    let two = format!("{FLOOD}\n{}", FLOOD.replace("udp_flood", "second"));
+    let (mut d, _) = detector(&two);
+    flood(&mut d, 0, 4, 200);
+    let firing: Vec<usize> = d.out.rules.iter().map(|f| f.firing).collect();
+    assert_eq!(firing, [1, 1]);
+    let instances: Vec<RuleInstance> = d.instances().map(|(i, _)| i).collect();
+    let reported: Vec<RuleInstance> = d.out.rules.iter().map(|f| f.instance).collect();
+    assert_eq!(reported, instances);
+    // A changed threshold keeps the instance (and so the rule's metric series).
+    d.reload(
+        rule_set(&two.replace("threshold = 100", "threshold = 150")),
+        secs(4.0),
     );
+    assert!(d.out.retired.is_empty());
+    assert_eq!(d.instances().map(|(i, _)| i).collect::<Vec<_>>(), instances);
 }
 
 #[test]
@@ -694,7 +726,7 @@ fn reload_hands_an_unchanged_blocklist_rule_its_new_addresses() {
 fn tick_applies_the_newest_rule_set_from_the_updates_channel() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
-    let mut d = Detector::new(rule_set(FLOOD), Box::new(out)).with_updates(rx);
+    let mut d = Run::new(Detector::new(rule_set(FLOOD)).with_updates(rx), &out);
     let first = rule_set(&FLOOD.replace("threshold = 100", "threshold = 1000"));
     let second = rule_set(&FLOOD.replace("threshold = 100", "threshold = 50"));
     tx.send(first).unwrap();
@@ -828,7 +860,7 @@ fn reload_with_a_new_severity_resolves_the_old_alert_and_fires_anew() {
 fn a_detector_without_rules_is_idle_until_a_reload_brings_some() {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = Shared::default();
-    let mut d = Detector::new(rule_set(""), Box::new(out.clone())).with_updates(rx);
+    let mut d = Run::new(Detector::new(rule_set("")).with_updates(rx), &out);
     assert!(!d.has_rules(), "the pipeline builds no packet views for it");
     // While idle the pipeline only ticks it: no packet is observed.
     for s in 1..=5 {

@@ -226,8 +226,8 @@ impl Memory {
                     ),
                     description: format!(
                         "The kernel dropped {d} of {} frames in the last {}: traffic metrics and \
-                         detection undercount. Raise [capture] socket_buffer_bytes (and \
-                         net.core.rmem_max) or workers_per_interface.",
+                         detection undercount. Raise [capture] ring_blocks or \
+                         workers_per_interface.",
                         r + d,
                         human(t.drop_window)
                     ),

@@ -214,7 +214,7 @@ fn tick(origin: tokio::time::Instant) -> Tick {
     }
 }
 
-/// Evaluates `monitor` every [`PERIOD`] on `metrics`' registry until the task is dropped,
+/// Evaluates `monitor` every [`PERIOD`] on a reading of `metrics` until the task is dropped,
 /// applying every config sent on `updates` (a closed channel keeps the last config).
 pub async fn run(
     mut monitor: SelfMonitor,
@@ -229,7 +229,7 @@ pub async fn run(
         tokio::select! {
             _ = every.tick() => {
                 let now = tick(origin);
-                let mut reading = Reading::from_families(&metrics.registry().gather());
+                let mut reading = Reading::from_metrics(&metrics);
                 let wall = SystemTime::now();
                 reading.blocklists = monitor.blocklists().iter().map(|b| b.read(wall)).collect();
                 monitor.evaluate(now, &reading);
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(alerts[0].labels["instance"], "gw1");
         assert_eq!(alerts[0].labels["component"], "netwarden");
         assert_eq!(alerts[0].labels["worker"], "pcap-0");
-        assert_eq!(alerts[0].kind, "self");
+        assert_eq!(alerts[0].kind.as_str(), "self");
         assert_eq!(gauge(&metrics, rule, "warning"), Some(1));
         out.take();
         for s in 3..6 {

@@ -2,20 +2,20 @@
 //! need, and the age of every blocklist file that has a `max_age`.
 //!
 //! Owns [`Reading`] (plain numbers keyed by their label: interface, worker, rule, sink),
-//! its extraction from gathered metric families ([`Reading::from_families`]), and
-//! [`BlocklistFile`] (which files to stat, read from the config). Does not own: judging
-//! the numbers (`conditions`) or defining the metrics (`crate::telemetry`).
+//! read through the typed series the telemetry module provides
+//! ([`Reading::from_metrics`]), and [`BlocklistFile`] (which files to stat, read from the
+//! config). Does not own: judging the numbers (`conditions`), defining the metrics or
+//! reading their values (`crate::telemetry`).
 //!
-//! Invariant: only series named here are read; a series without the label its key needs is
-//! ignored, so a reading never panics on an unexpected registry.
+//! Invariant: no metric is looked up by name, so renaming one cannot silently switch a
+//! self-alert off.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use prometheus::proto::{Metric, MetricFamily};
-
-use crate::config::{Config, RuleKind};
+use crate::config::Config;
+use crate::telemetry::{HealthSeries, Metrics};
 
 /// Frames delivered by one capture source, and frames the kernel dropped before it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -70,11 +70,11 @@ impl BlocklistFile {
         config
             .rules
             .iter()
-            .filter(|r| r.kind == RuleKind::Blocklist)
-            .filter_map(|r| r.max_age.map(|max_age| (r, max_age.0)))
-            .flat_map(|(r, max_age)| {
-                r.files.iter().map(move |path| BlocklistFile {
-                    rule: r.name.clone(),
+            .filter_map(|r| Some((&r.common.name, r.blocklist()?)))
+            .filter_map(|(r, b)| b.max_age.map(|max_age| (r, b, max_age.0)))
+            .flat_map(|(r, b, max_age)| {
+                b.files.iter().map(move |path| BlocklistFile {
+                    rule: r.clone(),
                     path: path.clone(),
                     max_age,
                 })
@@ -111,74 +111,32 @@ pub struct Reading {
     pub blocklists: Vec<BlocklistReading>,
 }
 
-/// The value of label `name` of `m`.
-fn label<'m>(m: &'m Metric, name: &str) -> Option<&'m str> {
-    m.get_label()
-        .iter()
-        .find(|l| l.name() == name)
-        .map(prometheus::proto::LabelPair::value)
-}
-
 impl Reading {
-    /// Extracts a reading from gathered metric families (`Registry::gather`); blocklists
-    /// are left empty.
-    pub fn from_families(families: &[MetricFamily]) -> Reading {
+    /// Reads the daemon's own state through the typed series `metrics` provides
+    /// ([`Metrics::health_values`]); blocklists are left empty.
+    pub fn from_metrics(metrics: &Metrics) -> Reading {
         let mut r = Reading::default();
-        for family in families {
-            let name = family.name();
-            for m in family.get_metric() {
-                r.add(name, m);
-            }
+        let values = |series| metrics.health_values(series);
+        for (interface, v) in values(HealthSeries::ReceivedPackets) {
+            r.interfaces.entry(interface).or_default().received = v;
+        }
+        for (interface, v) in values(HealthSeries::KernelDropped) {
+            r.interfaces.entry(interface).or_default().kernel_dropped = v;
+        }
+        for (worker, v) in values(HealthSeries::FlowsActive) {
+            r.flow_tables.entry(worker).or_default().active = v;
+        }
+        for (worker, v) in values(HealthSeries::FlowsCapacity) {
+            r.flow_tables.entry(worker).or_default().capacity = v;
+        }
+        r.rule_keys_evicted = values(HealthSeries::RuleKeysEvicted);
+        for (sink, v) in values(HealthSeries::SinkFailures) {
+            r.sinks.entry(sink).or_default().failures = v;
+        }
+        for (sink, v) in values(HealthSeries::SinkQueueLength) {
+            r.sinks.entry(sink).or_default().queue_length = v;
         }
         r
-    }
-
-    fn add(&mut self, name: &str, m: &Metric) {
-        let counter = m.get_counter().get_value();
-        let gauge = m.get_gauge().get_value();
-        match name {
-            "netwarden_capture_received_packets_total" => {
-                if let Some(i) = label(m, "interface") {
-                    self.interfaces.entry(i.to_owned()).or_default().received += counter;
-                }
-            }
-            "netwarden_capture_dropped_packets_total" => {
-                if label(m, "reason") == Some("kernel")
-                    && let Some(i) = label(m, "interface")
-                {
-                    self.interfaces
-                        .entry(i.to_owned())
-                        .or_default()
-                        .kernel_dropped += counter;
-                }
-            }
-            "netwarden_flows_active" => {
-                if let Some(w) = label(m, "worker") {
-                    self.flow_tables.entry(w.to_owned()).or_default().active = gauge;
-                }
-            }
-            "netwarden_flows_capacity" => {
-                if let Some(w) = label(m, "worker") {
-                    self.flow_tables.entry(w.to_owned()).or_default().capacity = gauge;
-                }
-            }
-            "netwarden_rule_keys_evicted_total" => {
-                if let Some(rule) = label(m, "rule") {
-                    *self.rule_keys_evicted.entry(rule.to_owned()).or_default() += counter;
-                }
-            }
-            "netwarden_alert_send_errors_total" | "netwarden_alerts_dropped_total" => {
-                if let Some(s) = label(m, "sink") {
-                    self.sinks.entry(s.to_owned()).or_default().failures += counter;
-                }
-            }
-            "netwarden_alert_queue_length" => {
-                if let Some(s) = label(m, "sink") {
-                    self.sinks.entry(s.to_owned()).or_default().queue_length = gauge;
-                }
-            }
-            _ => {}
-        }
     }
 }
 
@@ -187,7 +145,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::telemetry::Metrics;
+    use crate::health::conditions::{Condition, Memory, Thresholds};
 
     #[test]
     fn reading_finds_every_series_the_conditions_need() {
@@ -207,7 +165,7 @@ mod tests {
         sink.queue_length.set(3);
         metrics.alerts.dropped("router", "queue_full").inc();
 
-        let r = Reading::from_families(&metrics.registry().gather());
+        let r = Reading::from_metrics(&metrics);
         assert_eq!(
             r.interfaces.get("eth0"),
             Some(&CaptureReading {
@@ -231,6 +189,43 @@ mod tests {
             })
         );
         assert_eq!(r.sinks.get("router").map(|s| s.failures), Some(1.0));
+    }
+
+    #[test]
+    fn conditions_see_values_set_through_the_metric_handles() {
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let w = metrics.worker("eth0", "eth0-0");
+        let mut rules = metrics
+            .detection
+            .for_rules(&[("scan".to_owned(), "warning")]);
+        let t = Thresholds {
+            silent_after: Duration::from_secs(60),
+            max_drop_ratio: 0.01,
+            drop_window: Duration::from_secs(10),
+            eviction_window: Duration::from_secs(10),
+            delivery_window: Duration::from_secs(10),
+        };
+        let mut memory = Memory::default();
+        memory.observe(Duration::ZERO, &Reading::from_metrics(&metrics), &t);
+        w.flows_capacity.set(64);
+        w.flows_active.set(64);
+        w.interface.received_packets.inc_by(90);
+        w.interface.kernel_dropped.inc_by(10);
+        rules.rule(0).unwrap().record(0, false, 0, 5, 7, 0.0);
+        let held = memory.observe(Duration::from_secs(1), &Reading::from_metrics(&metrics), &t);
+        let value = |c: Condition| held[c.index()].first().map(|o| (o.key.clone(), o.value));
+        assert_eq!(
+            value(Condition::FlowTable),
+            Some(("eth0-0".to_owned(), 64.0))
+        );
+        assert_eq!(
+            value(Condition::CaptureDrops),
+            Some(("eth0".to_owned(), 0.1))
+        );
+        assert_eq!(
+            value(Condition::DetectionState),
+            Some(("scan".to_owned(), 7.0))
+        );
     }
 
     #[test]

@@ -1,27 +1,34 @@
 //! The life of one self-alert condition's alerts: pending → firing → resolved, on the
-//! wall clock.
+//! monotonic clock.
 //!
-//! Owns [`Tracker`]: one entry per key of one condition, its `for` hold (pending before
-//! firing) and resolve delay (a condition that returns within it continues the same
-//! alert, so a flapping condition sends one firing and, at the end, one resolved).
+//! Owns [`Tracker`]: the shared state machine (`crate::alert::lifecycle`) keyed by the
+//! condition's key label, its `for` hold (pending before firing) and resolve delay (a
+//! condition that returns within it continues the same alert, so a flapping condition
+//! sends one firing and, at the end, one resolved), counted from the first evaluation
+//! the condition no longer held; and the self-alert record of each transition.
 //!
 //! Does not own: judging the condition (`conditions`) or delivering the transitions (the
 //! caller's `AlertOutput`).
 //!
 //! Invariants: a key emits `firing` at most once per alert and `resolved` only after
-//! `firing`, with the very labels and severity it fired with; keys are kept in order, so
-//! transitions of one evaluation leave in a deterministic order; only keys whose
-//! condition held are tracked, and they are forgotten once clear (pending) or resolved.
+//! `firing`, with the very labels and severity it fired with (the monitor resolves every
+//! alert of a condition whose severity or labels change); keys are kept in order, so
+//! transitions of one evaluation leave in a deterministic order (key order); only keys
+//! whose condition held are tracked, and they are forgotten once clear (pending) or
+//! resolved.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::conditions::Observation;
-use crate::alert::{Alert, AlertState, Severity};
+use crate::alert::lifecycle::{
+    ClearFrom, Clock, Lifecycle, MAX_ALERTS_PER_RULE, Timing, Transition,
+};
+use crate::alert::{Alert, AlertKind, Severity};
 use crate::config::SelfAlertHold;
 
 /// The `kind` of every self-alert.
-pub const KIND: &str = "self";
+pub const KIND: AlertKind = AlertKind::SelfMonitoring;
 
 /// One instant of evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,57 +39,61 @@ pub struct Tick {
     pub wall: f64,
 }
 
-/// One alert's state.
+/// Holds and delays are measured on the monotonic clock; records carry the wall clock.
+impl Clock for Tick {
+    fn since(self, earlier: Tick) -> Duration {
+        self.monotonic.saturating_sub(earlier.monotonic)
+    }
+}
+
+/// What an alert keeps with its peak value.
 #[derive(Debug)]
-struct Active {
-    firing: bool,
-    /// When the condition started holding (monotonic), for `for`.
-    since: Duration,
-    /// The same instant on the wall clock: the alert's `started`.
-    started: f64,
-    last_seen: f64,
-    /// When the condition stopped holding while firing (monotonic).
-    clear_since: Option<Duration>,
-    value: f64,
+struct Peak {
     threshold: f64,
     annotations: BTreeMap<String, String>,
-    /// Labels and severity as sent with `firing`, reused for `resolved`.
     labels: BTreeMap<String, String>,
     severity: Severity,
 }
 
 /// Every alert of one condition.
-#[derive(Debug, Default)]
 pub struct Tracker {
-    alerts: BTreeMap<String, Active>,
+    alerts: Lifecycle<String, Tick, Peak>,
 }
 
-/// The alert transition of `a` under `rule`.
-fn transition(rule: &str, a: &Active, state: AlertState, time: f64) -> Alert {
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            alerts: Lifecycle::new(MAX_ALERTS_PER_RULE, ClearFrom::FirstClear),
+        }
+    }
+}
+
+/// The alert transition `t` of condition `rule`.
+fn transition(rule: &str, t: &Transition<'_, String, Tick, Peak>) -> Alert {
     Alert {
         rule: rule.to_owned(),
-        kind: KIND.to_owned(),
-        severity: a.severity,
-        state,
-        time,
-        started: a.started,
-        last_seen: a.last_seen,
-        value: a.value,
-        threshold: a.threshold,
+        kind: KIND,
+        severity: t.peak.severity,
+        state: t.state,
+        time: t.now.wall,
+        started: t.since.wall,
+        last_seen: t.last_seen.wall,
+        value: t.value,
+        threshold: t.peak.threshold,
         src: None,
         dst: None,
         network: None,
         protocol: None,
         port: None,
         contributors: Vec::new(),
-        labels: a.labels.clone(),
-        annotations: a.annotations.clone(),
+        labels: t.peak.labels.clone(),
+        annotations: t.peak.annotations.clone(),
     }
 }
 
 impl Tracker {
     /// Takes one evaluation at `now`: `holding` are the keys whose condition holds (every
-    /// other tracked key is clear). `labels` are added to each new alert's own labels.
+    /// other tracked key is clear). `labels` are added to each alert's own labels.
     /// Transitions go to `emit`.
     pub fn update(
         &mut self,
@@ -93,69 +104,41 @@ impl Tracker {
         holding: Vec<Observation>,
         emit: &mut dyn FnMut(Alert),
     ) {
-        let mut seen = std::collections::BTreeSet::new();
+        self.alerts.begin();
         for obs in holding {
-            seen.insert(obs.key.clone());
-            let a = self.alerts.entry(obs.key).or_insert_with(|| Active {
-                firing: false,
-                since: now.monotonic,
-                started: now.wall,
-                last_seen: now.wall,
-                clear_since: None,
-                value: obs.value,
+            let peak = Peak {
                 threshold: obs.threshold,
-                annotations: BTreeMap::new(),
+                annotations: BTreeMap::from([
+                    ("summary".to_owned(), obs.summary),
+                    ("description".to_owned(), obs.description),
+                ]),
                 labels: labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .chain(obs.labels.iter().map(|(k, v)| ((*k).to_owned(), v.clone())))
                     .collect(),
                 severity: hold.severity,
-            });
-            a.last_seen = now.wall;
-            a.clear_since = None;
-            if !a.firing || obs.value >= a.value {
-                a.value = obs.value;
-                a.threshold = obs.threshold;
-                a.annotations = BTreeMap::from([
-                    ("summary".to_owned(), obs.summary),
-                    ("description".to_owned(), obs.description),
-                ]);
-            }
-            if !a.firing && now.monotonic.saturating_sub(a.since) >= hold.for_.0 {
-                a.firing = true;
-                emit(transition(rule, a, AlertState::Firing, now.wall));
-            }
+            };
+            self.alerts.hold(now, obs.key, obs.value, peak);
         }
-        self.alerts.retain(|key, a| {
-            if seen.contains(key) {
-                return true;
-            }
-            if !a.firing {
-                return false;
-            }
-            let clear_since = *a.clear_since.get_or_insert(now.monotonic);
-            if now.monotonic.saturating_sub(clear_since) >= hold.resolve_delay.0 {
-                emit(transition(rule, a, AlertState::Resolved, now.wall));
-                return false;
-            }
-            true
-        });
+        let timing = Timing {
+            for_: hold.for_.0,
+            resolve_delay: hold.resolve_delay.0,
+        };
+        self.alerts
+            .end(now, timing, false, &mut |t| emit(transition(rule, &t)));
     }
 
     /// Resolves every firing alert at once and forgets every key (the condition was
     /// turned off, or its severity or labels changed).
     pub fn resolve_all(&mut self, rule: &str, now: Tick, emit: &mut dyn FnMut(Alert)) {
-        for a in std::mem::take(&mut self.alerts).values() {
-            if a.firing {
-                emit(transition(rule, a, AlertState::Resolved, now.wall));
-            }
-        }
+        self.alerts
+            .resolve_all(now, &mut |t| emit(transition(rule, &t)));
     }
 
     /// Firing alerts now.
     pub fn firing(&self) -> usize {
-        self.alerts.values().filter(|a| a.firing).count()
+        self.alerts.firing()
     }
 }
 
@@ -164,6 +147,7 @@ impl Tracker {
 #[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
+    use crate::alert::AlertState;
     use crate::config::HumanDuration;
 
     const HOLD: SelfAlertHold = SelfAlertHold {
@@ -216,7 +200,7 @@ mod tests {
         assert_eq!(*at, 13);
         assert_eq!(a.state, AlertState::Firing);
         assert_eq!(a.rule, "r");
-        assert_eq!(a.kind, "self");
+        assert_eq!(a.kind.as_str(), "self");
         assert_eq!(a.severity, Severity::Critical);
         assert_eq!(a.started, tick(10).wall);
         assert_eq!(a.value, 5.0);

@@ -4,23 +4,26 @@
 //! sketches, packet clock) and what happens to each frame: decode, classify by protected
 //! network and protocol, count, update the flow table, and on packet-clock ticks expire
 //! flows and close top-talker windows. [`worker`] drives a pipeline from a capture source.
-//! A pipeline given a [`Detector`] ([`Pipeline::set_detector`]) hands it a
-//! [`PacketView`] of every packet and evaluates its rules on each packet-clock tick.
+//! A pipeline given a [`Detection`] ([`Pipeline::set_detector`]: a detector, its alert
+//! output and metrics) hands it a [`PacketView`] of every packet and evaluates its rules
+//! on each packet-clock tick.
 //!
 //! Nothing here allocates, locks or makes a syscall per packet; shared state is touched
 //! only in [`Pipeline::flush`] (once per batch) and when a top-talker window closes.
 
 mod counters;
+mod detection;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use counters::{LocalCounters, end_slot, traffic_slot};
+pub use detection::Detection;
 
 use crate::capture::Frame;
 use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame_into, ip_protocol};
-use crate::detect::{Detector, PacketView};
+use crate::detect::PacketView;
 use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig, FlowUpdate};
 use crate::networks::{Direction, NetworkSet, Placement};
 use crate::telemetry::{Protocol, TopTalkerBoard, TopTalkers, WorkerMetrics};
@@ -84,7 +87,7 @@ pub struct Pipeline {
     window: Duration,
     window_start: Option<Timestamp>,
     next_expiry: Timestamp,
-    detector: Option<Detector>,
+    detector: Option<Detection>,
 }
 
 impl Pipeline {
@@ -110,9 +113,10 @@ impl Pipeline {
     }
 
     /// Runs `detector` on this pipeline's packets from now on (replacing any previous
-    /// one). Build it with `Detector::new(rules, alerts)`: `rules` is the shared
-    /// `Arc<RuleSet>`, `alerts` the `Box<dyn AlertOutput>` this worker's transitions go to.
-    pub fn set_detector(&mut self, detector: Detector) {
+    /// one). Build it with `Detection::new(Detector::new(rules), alerts)`: `rules` is the
+    /// shared `Arc<RuleSet>`, `alerts` the `Box<dyn AlertOutput>` this worker's
+    /// transitions go to.
+    pub fn set_detector(&mut self, detector: Detection) {
         self.detector = Some(detector);
     }
 

@@ -140,7 +140,11 @@ pub fn drive<S: Source + ?Sized>(
             last_stats = Instant::now();
             if let Some(stats) = source.kernel_stats() {
                 metrics.interface.kernel_dropped.inc_by(stats.dropped);
+                metrics.interface.ring_freezes.inc_by(stats.freezes);
             }
+            metrics
+                .capture_up
+                .set(i64::from(source.is_up().unwrap_or(true)));
         }
         if let Some(progress) = drive.progress.as_mut() {
             progress(pipeline.totals().packets, source.progress());

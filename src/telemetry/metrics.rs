@@ -4,6 +4,8 @@
 //! ending in `_total`. All series are registered on an explicit [`Registry`] (no global
 //! registry), so tests can build as many independent instances as they like.
 
+mod snapshot;
+
 use std::sync::Arc;
 
 use prometheus::{
@@ -11,6 +13,7 @@ use prometheus::{
     Registry,
 };
 
+pub use self::snapshot::HealthSeries;
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
@@ -72,24 +75,10 @@ const BATCH_BUCKETS: [f64; 14] = [
 /// Every netwarden metric, registered on one registry.
 pub struct Metrics {
     registry: Registry,
-    packets: IntCounterVec,
-    bytes: IntCounterVec,
-    capture_received_packets: IntCounterVec,
-    capture_received_bytes: IntCounterVec,
-    capture_dropped: IntCounterVec,
-    decode_errors: IntCounterVec,
-    tcp_flags: IntCounterVec,
-    network_packets: IntCounterVec,
-    network_bytes: IntCounterVec,
-    flows_active: IntGaugeVec,
-    flows_capacity: IntGaugeVec,
-    flows_created: IntCounterVec,
-    flows_ended: IntCounterVec,
-    flows_evicted: IntCounterVec,
-    worker_packets: IntCounterVec,
-    worker_busy: prometheus::CounterVec,
-    worker_batch: HistogramVec,
-    worker_heartbeat: IntGaugeVec,
+    traffic: TrafficVecs,
+    capture: CaptureVecs,
+    flows: FlowVecs,
+    workers: WorkerVecs,
     /// Top talkers, published by workers and read at scrape time.
     pub top_talkers: Arc<TopTalkerBoard>,
     /// Alert delivery series.
@@ -127,138 +116,266 @@ fn gauge_vec(
     Ok(v)
 }
 
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    let v = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn float_counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<prometheus::CounterVec> {
+    let v = prometheus::CounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+/// `interface`: a capture interface, or `pcap` for files.
+const INTERFACE: &str = "interface";
+/// `worker`: one pipeline worker.
+const WORKER: &str = "worker";
+/// `sink`: an alert sink, or `router` for the inbox in front of them.
+const SINK: &str = "sink";
+/// `rule`: a detection rule's name.
+const RULE: &str = "rule";
+/// `reason` of `netwarden_capture_dropped_packets_total` for the kernel's drops.
+const KERNEL_DROPS: &str = "kernel";
+
+/// Traffic as the pipeline classifies it.
+struct TrafficVecs {
+    packets: IntCounterVec,
+    bytes: IntCounterVec,
+    decode_errors: IntCounterVec,
+    tcp_flags: IntCounterVec,
+    network_packets: IntCounterVec,
+    network_bytes: IntCounterVec,
+}
+
+impl TrafficVecs {
+    fn new(r: &Registry) -> prometheus::Result<TrafficVecs> {
+        let traffic = [INTERFACE, "direction", "protocol"];
+        let per_network = ["network", "direction"];
+        let vecs = TrafficVecs {
+            packets: counter_vec(
+                r,
+                "netwarden_packets_total",
+                "Packets seen, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            bytes: counter_vec(
+                r,
+                "netwarden_bytes_total",
+                "Bytes seen on the wire, by interface, direction and protocol.",
+                &traffic,
+            )?,
+            decode_errors: counter_vec(
+                r,
+                "netwarden_decode_errors_total",
+                "Frames whose decoding stopped early, by layer and reason.",
+                &["layer", "reason"],
+            )?,
+            tcp_flags: counter_vec(
+                r,
+                "netwarden_tcp_flags_total",
+                "TCP segments with each flag set.",
+                &["flag"],
+            )?,
+            network_packets: counter_vec(
+                r,
+                "netwarden_network_packets_total",
+                "Packets to, from or within each protected network.",
+                &per_network,
+            )?,
+            network_bytes: counter_vec(
+                r,
+                "netwarden_network_bytes_total",
+                "Bytes to, from or within each protected network.",
+                &per_network,
+            )?,
+        };
+        // Every decode error series exists from start-up, so `rate()` sees the first one.
+        for layer in Layer::ALL {
+            for reason in Reason::ALL {
+                vecs.decode_errors
+                    .with_label_values(&[layer.as_str(), reason.as_str()]);
+            }
+        }
+        Ok(vecs)
+    }
+}
+
+/// What capture sources deliver and lose.
+struct CaptureVecs {
+    received_packets: IntCounterVec,
+    received_bytes: IntCounterVec,
+    dropped: IntCounterVec,
+    ring_freezes: IntCounterVec,
+    up: IntGaugeVec,
+}
+
+impl CaptureVecs {
+    fn new(r: &Registry) -> prometheus::Result<CaptureVecs> {
+        Ok(CaptureVecs {
+            received_packets: counter_vec(
+                r,
+                "netwarden_capture_received_packets_total",
+                "Frames delivered by the capture source.",
+                &[INTERFACE],
+            )?,
+            received_bytes: counter_vec(
+                r,
+                "netwarden_capture_received_bytes_total",
+                "Bytes of frames delivered by the capture source (wire length).",
+                &[INTERFACE],
+            )?,
+            dropped: counter_vec(
+                r,
+                "netwarden_capture_dropped_packets_total",
+                "Frames lost before netwarden saw them (reason=kernel: capture ring full, from PACKET_STATISTICS).",
+                &[INTERFACE, "reason"],
+            )?,
+            ring_freezes: counter_vec(
+                r,
+                "netwarden_capture_ring_freezes_total",
+                "Times a capture ring filled up and the kernel froze its queue (PACKET_STATISTICS).",
+                &[INTERFACE],
+            )?,
+            up: gauge_vec(
+                r,
+                "netwarden_capture_up",
+                "1 while a worker's capture socket is attached to its interface and the link is up.",
+                &[INTERFACE, "worker"],
+            )?,
+        })
+    }
+}
+
+/// The flow tables.
+struct FlowVecs {
+    active: IntGaugeVec,
+    capacity: IntGaugeVec,
+    created: IntCounterVec,
+    ended: IntCounterVec,
+    evicted: IntCounterVec,
+}
+
+impl FlowVecs {
+    fn new(r: &Registry) -> prometheus::Result<FlowVecs> {
+        Ok(FlowVecs {
+            active: gauge_vec(
+                r,
+                "netwarden_flows_active",
+                "Flows in the flow table.",
+                &[WORKER],
+            )?,
+            capacity: gauge_vec(
+                r,
+                "netwarden_flows_capacity",
+                "Most flows each worker's flow table holds; at netwarden_flows_active it evicts.",
+                &[WORKER],
+            )?,
+            created: counter_vec(
+                r,
+                "netwarden_flows_created_total",
+                "Flows started.",
+                &[WORKER],
+            )?,
+            ended: counter_vec(
+                r,
+                "netwarden_flows_expired_total",
+                "Flows ended by a timeout or at shutdown, by reason (idle, active_timeout, tcp_closed, shutdown).",
+                &[WORKER, "reason"],
+            )?,
+            evicted: counter_vec(
+                r,
+                "netwarden_flows_evicted_total",
+                "Flows evicted because the flow table was full.",
+                &[WORKER],
+            )?,
+        })
+    }
+}
+
+/// The worker loops themselves.
+struct WorkerVecs {
+    packets: IntCounterVec,
+    busy: prometheus::CounterVec,
+    batch: HistogramVec,
+    heartbeat: IntGaugeVec,
+}
+
+impl WorkerVecs {
+    fn new(r: &Registry) -> prometheus::Result<WorkerVecs> {
+        Ok(WorkerVecs {
+            packets: counter_vec(
+                r,
+                "netwarden_worker_packets_total",
+                "Frames processed by each pipeline worker.",
+                &[WORKER],
+            )?,
+            busy: float_counter_vec(
+                r,
+                "netwarden_worker_busy_seconds_total",
+                "Time each worker spent processing frames (not waiting for them).",
+                &[WORKER],
+            )?,
+            batch: histogram_vec(
+                r,
+                "netwarden_worker_batch_duration_seconds",
+                "Processing time of one batch of frames (up to 1024).",
+                &BATCH_BUCKETS,
+                &[WORKER],
+            )?,
+            heartbeat: gauge_vec(
+                r,
+                "netwarden_worker_heartbeat_timestamp_seconds",
+                "Wall-clock time of each worker's last loop iteration.",
+                &[WORKER],
+            )?,
+        })
+    }
+}
+
+/// Registers `netwarden_build_info`.
+fn register_build_info(r: &Registry) -> prometheus::Result<()> {
+    let build = IntGaugeVec::new(
+        Opts::new("netwarden_build_info", "Build information; always 1."),
+        &["version", "revision"],
+    )?;
+    build
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
+        ])
+        .set(1);
+    r.register(Box::new(build))
+}
+
 impl Metrics {
     /// Defines and registers every metric. `network_names` are the protected networks;
     /// `top_talkers` the number of talkers exported per role.
     ///
     /// # Errors
     /// Only on a programming error (duplicate or invalid metric definition).
-    // One flat list of definitions: splitting it would only scatter the names.
-    #[allow(clippy::too_many_lines)]
     pub fn new(network_names: &[String], top_talkers: usize) -> prometheus::Result<Metrics> {
         let r = Registry::new();
-        let traffic = ["interface", "direction", "protocol"];
-        let worker = ["worker"];
         let m = Metrics {
-            packets: counter_vec(
-                &r,
-                "netwarden_packets_total",
-                "Packets seen, by interface, direction and protocol.",
-                &traffic,
-            )?,
-            bytes: counter_vec(
-                &r,
-                "netwarden_bytes_total",
-                "Bytes seen on the wire, by interface, direction and protocol.",
-                &traffic,
-            )?,
-            capture_received_packets: counter_vec(
-                &r,
-                "netwarden_capture_received_packets_total",
-                "Frames delivered by the capture source.",
-                &["interface"],
-            )?,
-            capture_received_bytes: counter_vec(
-                &r,
-                "netwarden_capture_received_bytes_total",
-                "Bytes of frames delivered by the capture source (wire length).",
-                &["interface"],
-            )?,
-            capture_dropped: counter_vec(
-                &r,
-                "netwarden_capture_dropped_packets_total",
-                "Frames lost before netwarden saw them (reason=kernel: socket buffer full, from PACKET_STATISTICS).",
-                &["interface", "reason"],
-            )?,
-            decode_errors: counter_vec(
-                &r,
-                "netwarden_decode_errors_total",
-                "Frames whose decoding stopped early, by layer and reason.",
-                &["layer", "reason"],
-            )?,
-            tcp_flags: counter_vec(
-                &r,
-                "netwarden_tcp_flags_total",
-                "TCP segments with each flag set.",
-                &["flag"],
-            )?,
-            network_packets: counter_vec(
-                &r,
-                "netwarden_network_packets_total",
-                "Packets to, from or within each protected network.",
-                &["network", "direction"],
-            )?,
-            network_bytes: counter_vec(
-                &r,
-                "netwarden_network_bytes_total",
-                "Bytes to, from or within each protected network.",
-                &["network", "direction"],
-            )?,
-            flows_active: gauge_vec(
-                &r,
-                "netwarden_flows_active",
-                "Flows in the flow table.",
-                &worker,
-            )?,
-            flows_capacity: gauge_vec(
-                &r,
-                "netwarden_flows_capacity",
-                "Most flows each worker's flow table holds; at netwarden_flows_active it evicts.",
-                &worker,
-            )?,
-            flows_created: counter_vec(
-                &r,
-                "netwarden_flows_created_total",
-                "Flows started.",
-                &worker,
-            )?,
-            flows_ended: counter_vec(
-                &r,
-                "netwarden_flows_expired_total",
-                "Flows ended by a timeout or at shutdown, by reason (idle, active_timeout, tcp_closed, shutdown).",
-                &["worker", "reason"],
-            )?,
-            flows_evicted: counter_vec(
-                &r,
-                "netwarden_flows_evicted_total",
-                "Flows evicted because the flow table was full.",
-                &worker,
-            )?,
-            worker_packets: counter_vec(
-                &r,
-                "netwarden_worker_packets_total",
-                "Frames processed by each pipeline worker.",
-                &worker,
-            )?,
-            worker_busy: {
-                let v = prometheus::CounterVec::new(
-                    Opts::new(
-                        "netwarden_worker_busy_seconds_total",
-                        "Time each worker spent processing frames (not waiting for them).",
-                    ),
-                    &worker,
-                )?;
-                r.register(Box::new(v.clone()))?;
-                v
-            },
-            worker_batch: {
-                let v = HistogramVec::new(
-                    HistogramOpts::new(
-                        "netwarden_worker_batch_duration_seconds",
-                        "Processing time of one batch of frames (up to 1024).",
-                    )
-                    .buckets(BATCH_BUCKETS.to_vec()),
-                    &worker,
-                )?;
-                r.register(Box::new(v.clone()))?;
-                v
-            },
-            worker_heartbeat: gauge_vec(
-                &r,
-                "netwarden_worker_heartbeat_timestamp_seconds",
-                "Wall-clock time of each worker's last loop iteration.",
-                &worker,
-            )?,
+            traffic: TrafficVecs::new(&r)?,
+            capture: CaptureVecs::new(&r)?,
+            flows: FlowVecs::new(&r)?,
+            workers: WorkerVecs::new(&r)?,
             top_talkers: Arc::new(TopTalkerBoard::new(top_talkers)?),
             alerts: AlertMetrics::new(&r)?,
             detection: DetectionMetricVecs::new(&r)?,
@@ -275,23 +392,7 @@ impl Metrics {
         };
         m.registry
             .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
-        let build = IntGaugeVec::new(
-            Opts::new("netwarden_build_info", "Build information; always 1."),
-            &["version", "revision"],
-        )?;
-        build
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1);
-        m.registry.register(Box::new(build))?;
-        for layer in Layer::ALL {
-            for reason in Reason::ALL {
-                m.decode_errors
-                    .with_label_values(&[layer.as_str(), reason.as_str()]);
-            }
-        }
+        register_build_info(&m.registry)?;
         Ok(m)
     }
 
@@ -310,19 +411,18 @@ impl Metrics {
 
     /// Handles for the counters of one capture interface (or file).
     pub fn interface(&self, interface: &str) -> InterfaceMetrics {
+        let c = &self.capture;
         InterfaceMetrics {
-            received_packets: self
-                .capture_received_packets
-                .with_label_values(&[interface]),
-            received_bytes: self.capture_received_bytes.with_label_values(&[interface]),
-            kernel_dropped: self
-                .capture_dropped
-                .with_label_values(&[interface, "kernel"]),
+            received_packets: c.received_packets.with_label_values(&[interface]),
+            received_bytes: c.received_bytes.with_label_values(&[interface]),
+            kernel_dropped: c.dropped.with_label_values(&[interface, KERNEL_DROPS]),
+            ring_freezes: c.ring_freezes.with_label_values(&[interface]),
         }
     }
 
     /// Resolves every handle one worker needs, so the hot path never looks up a label.
     pub fn worker(&self, interface: &str, worker: &str) -> WorkerMetrics {
+        let (t, f, w) = (&self.traffic, &self.flows, &self.workers);
         let traffic = |v: &IntCounterVec| -> Vec<IntCounter> {
             Direction::ALL
                 .iter()
@@ -341,35 +441,33 @@ impl Metrics {
         };
         WorkerMetrics {
             interface: self.interface(interface),
-            packets: traffic(&self.packets),
-            bytes: traffic(&self.bytes),
+            packets: traffic(&t.packets),
+            bytes: traffic(&t.bytes),
             decode_errors: Layer::ALL
                 .iter()
                 .flat_map(|l| Reason::ALL.iter().map(move |r| (l, r)))
-                .map(|(l, r)| {
-                    self.decode_errors
-                        .with_label_values(&[l.as_str(), r.as_str()])
-                })
+                .map(|(l, r)| t.decode_errors.with_label_values(&[l.as_str(), r.as_str()]))
                 .collect(),
-            tcp_flags: TCP_FLAG_NAMES.map(|f| self.tcp_flags.with_label_values(&[f])),
-            network_packets: per_network(&self.network_packets),
-            network_bytes: per_network(&self.network_bytes),
-            flows_active: self.flows_active.with_label_values(&[worker]),
-            flows_capacity: self.flows_capacity.with_label_values(&[worker]),
-            flows_created: self.flows_created.with_label_values(&[worker]),
+            tcp_flags: TCP_FLAG_NAMES.map(|flag| t.tcp_flags.with_label_values(&[flag])),
+            network_packets: per_network(&t.network_packets),
+            network_bytes: per_network(&t.network_bytes),
+            flows_active: f.active.with_label_values(&[worker]),
+            flows_capacity: f.capacity.with_label_values(&[worker]),
+            flows_created: f.created.with_label_values(&[worker]),
             flows_ended: EndReason::ALL
                 .iter()
                 .map(|r| match r {
                     // Evictions have their own counter; `expired` is for timeouts and shutdown.
-                    EndReason::Evicted => self.flows_evicted.with_label_values(&[worker]),
-                    r => self.flows_ended.with_label_values(&[worker, r.as_str()]),
+                    EndReason::Evicted => f.evicted.with_label_values(&[worker]),
+                    r => f.ended.with_label_values(&[worker, r.as_str()]),
                 })
                 .collect(),
-            flows_evicted: self.flows_evicted.with_label_values(&[worker]),
-            worker_packets: self.worker_packets.with_label_values(&[worker]),
-            busy_seconds: self.worker_busy.with_label_values(&[worker]),
-            batch_seconds: self.worker_batch.with_label_values(&[worker]),
-            heartbeat: self.worker_heartbeat.with_label_values(&[worker]),
+            flows_evicted: f.evicted.with_label_values(&[worker]),
+            worker_packets: w.packets.with_label_values(&[worker]),
+            busy_seconds: w.busy.with_label_values(&[worker]),
+            batch_seconds: w.batch.with_label_values(&[worker]),
+            heartbeat: w.heartbeat.with_label_values(&[worker]),
+            capture_up: self.capture.up.with_label_values(&[interface, worker]),
         }
     }
 }
@@ -383,6 +481,8 @@ pub struct InterfaceMetrics {
     pub received_bytes: IntCounter,
     /// Kernel drops.
     pub kernel_dropped: IntCounter,
+    /// Ring freezes (PACKET_STATISTICS).
+    pub ring_freezes: IntCounter,
 }
 
 /// The series one worker updates, resolved once.
@@ -420,6 +520,8 @@ pub struct WorkerMetrics {
     pub batch_seconds: Histogram,
     /// Liveness.
     pub heartbeat: IntGauge,
+    /// Whether its capture source captures (1) or waits for its interface (0).
+    pub capture_up: IntGauge,
 }
 
 /// Histogram buckets for one alert delivery request: 1 ms to ~30 s.
@@ -450,40 +552,37 @@ pub struct AlertMetrics {
 
 impl AlertMetrics {
     fn new(r: &Registry) -> prometheus::Result<AlertMetrics> {
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "netwarden_alert_send_duration_seconds",
-                "Time of one alert delivery request, by sink.",
-            )
-            .buckets(SEND_BUCKETS.to_vec()),
-            &["sink"],
-        )?;
-        r.register(Box::new(duration.clone()))?;
         Ok(AlertMetrics {
             sent: counter_vec(
                 r,
                 "netwarden_alerts_sent_total",
                 "Alert transitions delivered, by sink.",
-                &["sink"],
+                &[SINK],
             )?,
             errors: counter_vec(
                 r,
                 "netwarden_alert_send_errors_total",
                 "Failed delivery attempts, by sink and error type (connect, timeout, protocol, status_4xx, status_5xx, io).",
-                &["sink", "error_type"],
+                &[SINK, "error_type"],
             )?,
             dropped: counter_vec(
                 r,
                 "netwarden_alerts_dropped_total",
                 "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
-                &["sink", "reason"],
+                &[SINK, "reason"],
             )?,
-            duration,
+            duration: histogram_vec(
+                r,
+                "netwarden_alert_send_duration_seconds",
+                "Time of one alert delivery request, by sink.",
+                &SEND_BUCKETS,
+                &[SINK],
+            )?,
             queue_length: gauge_vec(
                 r,
                 "netwarden_alert_queue_length",
                 "Alert transitions waiting in each sink's queue.",
-                &["sink"],
+                &[SINK],
             )?,
         })
     }
@@ -564,46 +663,43 @@ pub struct DetectionMetricVecs {
 
 impl DetectionMetricVecs {
     fn new(r: &Registry) -> prometheus::Result<DetectionMetricVecs> {
-        let evaluation = prometheus::CounterVec::new(
-            Opts::new(
-                "netwarden_rule_evaluation_seconds_total",
-                "Time spent evaluating each rule on packet-clock ticks.",
-            ),
-            &["rule"],
-        )?;
-        r.register(Box::new(evaluation.clone()))?;
         Ok(DetectionMetricVecs {
             firing: gauge_vec(
                 r,
                 "netwarden_alerts_firing",
                 "Alerts firing now, by rule and severity.",
-                &["rule", "severity"],
+                &[RULE, "severity"],
             )?,
             raised: counter_vec(
                 r,
                 "netwarden_alerts_raised_total",
                 "Alerts that started firing, by rule and severity.",
-                &["rule", "severity"],
+                &[RULE, "severity"],
             )?,
             shadow: counter_vec(
                 r,
                 "netwarden_alerts_shadow_total",
                 "Alerts a shadow-mode rule would have fired (none was sent), by rule.",
-                &["rule"],
+                &[RULE],
             )?,
             keys: gauge_vec(
                 r,
                 "netwarden_rule_keys_tracked",
                 "Keys (victims, sources…) each rule tracks in its current window.",
-                &["rule"],
+                &[RULE],
             )?,
             evictions: counter_vec(
                 r,
                 "netwarden_rule_keys_evicted_total",
                 "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
-                &["rule"],
+                &[RULE],
             )?,
-            evaluation,
+            evaluation: float_counter_vec(
+                r,
+                "netwarden_rule_evaluation_seconds_total",
+                "Time spent evaluating each rule on packet-clock ticks.",
+                &[RULE],
+            )?,
         })
     }
 

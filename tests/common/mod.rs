@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod netns;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -80,7 +80,7 @@ fn labels(alert: &Alert) -> BTreeMap<String, String> {
     };
     set("alertname", alertname(&alert.rule));
     set("rule", alert.rule.clone());
-    set("kind", alert.kind.clone());
+    set("kind", alert.kind.as_str().to_owned());
     set("severity", alert.severity.as_str().to_owned());
     if let Some(src) = alert.src {
         set("src", src.to_string());
@@ -141,12 +141,13 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::alert::{Contributor, Severity};
+    use crate::alert::{AlertKind, Contributor, ContributorKind, Severity};
+    use crate::vocabulary::RuleKind;
 
     fn alert(state: AlertState) -> Alert {
         Alert {
             rule: "syn_flood".into(),
-            kind: "syn_flood".into(),
+            kind: AlertKind::Rule(RuleKind::SynFlood),
             severity: Severity::Critical,
             state,
             time: 1_700_000_100.0,
@@ -160,7 +161,7 @@ mod tests {
             protocol: Some("tcp".into()),
             port: Some(443),
             contributors: vec![Contributor {
-                kind: "source".into(),
+                kind: ContributorKind::Source,
                 value: "198.51.100.7".into(),
                 count: 900,
             }],

@@ -175,12 +175,13 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::alert::Severity;
+    use crate::alert::{AlertKind, Severity};
+    use crate::vocabulary::RuleKind;
 
     fn alert(dst: &str, state: AlertState, started: f64) -> Alert {
         Alert {
             rule: "syn_flood".into(),
-            kind: "syn_flood".into(),
+            kind: AlertKind::Rule(RuleKind::SynFlood),
             severity: Severity::Critical,
             state,
             time: started + 1.0,

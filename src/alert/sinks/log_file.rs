@@ -160,13 +160,14 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::alert::{AlertState, Severity};
+    use crate::alert::{AlertKind, AlertState, Severity};
     use crate::telemetry::Metrics;
+    use crate::vocabulary::RuleKind;
 
     fn alert(rule: &str) -> Alert {
         Alert {
             rule: rule.into(),
-            kind: "volume".into(),
+            kind: AlertKind::Rule(RuleKind::Volume),
             severity: Severity::Warning,
             state: AlertState::Firing,
             time: 1.0,

@@ -184,12 +184,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::alert::Severity;
+    use crate::alert::{AlertKind, Severity};
+    use crate::vocabulary::RuleKind;
 
     fn alert(rule: &str) -> Alert {
         Alert {
             rule: rule.into(),
-            kind: "syn_flood".into(),
+            kind: AlertKind::Rule(RuleKind::SynFlood),
             severity: Severity::Critical,
             state: AlertState::Firing,
             time: 1_700_000_002.0,

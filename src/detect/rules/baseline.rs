@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use super::per_second;
 use super::volume::{Filter, Keying, Target};
-use crate::config::RuleConfig;
+use crate::config::BaselineParams;
 use crate::detect::sketch::{KeyTable, Weight};
-use crate::detect::{Observation, PacketView, Rule};
+use crate::detect::{Finding, PacketView, Rule};
 
 #[derive(Default)]
 pub(super) struct Acc {
@@ -46,14 +46,14 @@ pub(in crate::detect) struct Baseline {
 }
 
 impl Baseline {
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Baseline {
+    pub(super) fn new(rule: &Rule, p: &BaselineParams) -> Baseline {
         Baseline {
             table: KeyTable::new(rule.max_keys),
-            filter: Filter::new(c),
-            keying: Keying::new(rule, c),
-            k: c.k.unwrap_or(3.0),
-            alpha: c.alpha.unwrap_or(0.1),
-            min_windows: c.min_windows.unwrap_or(10),
+            filter: Filter::new(p.metric, p.protocol, p.direction),
+            keying: Keying::new(rule, p.key),
+            k: p.k,
+            alpha: p.alpha,
+            min_windows: p.min_windows,
         }
     }
 
@@ -79,19 +79,14 @@ impl Baseline {
         acc.level + self.k * acc.variance.max(0.0).sqrt()
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (target, acc) in self.table.iter() {
             let value = per_second(acc.count, elapsed, rule.window);
             if acc.windows < self.min_windows || value < rule.threshold || value <= self.bound(acc)
             {
                 continue;
             }
-            hold(Observation {
+            hold(Finding {
                 key: target.key(),
                 value,
                 contributors: Vec::new(),

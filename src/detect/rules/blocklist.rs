@@ -17,18 +17,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{contributors, ip_from_bits, service_name};
-use crate::alert::Contributor;
-use crate::config::{ConfigError, RuleConfig};
+use crate::alert::{Contributor, ContributorKind};
+use crate::config::{BlocklistParams, ConfigError};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
 use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// List name of the rule's inline `entries`.
 const INLINE: &str = "inline";
 
-/// Reads every file of a `blocklist` rule and its inline entries into one set; problems
-/// (a missing file, a bad line) go to `errors`, each naming its file (and line).
-pub(in crate::detect) fn load(c: &RuleConfig, errors: &mut Vec<ConfigError>) -> AddrSet {
+/// Reads every file of `blocklist` rule `rule` and its inline entries into one set;
+/// problems (a missing file, a bad line) go to `errors`, each naming its file (and line).
+pub(in crate::detect) fn load(
+    rule: &str,
+    c: &BlocklistParams,
+    errors: &mut Vec<ConfigError>,
+) -> AddrSet {
     let mut b = AddrSetBuilder::default();
     for path in &c.files {
         let name = path.file_name().map_or_else(
@@ -40,7 +44,7 @@ pub(in crate::detect) fn load(c: &RuleConfig, errors: &mut Vec<ConfigError>) -> 
             Ok(text) => parse_file(&text, path, list, &mut b, errors),
             Err(e) => errors.push(ConfigError::whole_file(
                 path,
-                format!("rule `{}`: cannot read blocklist: {e}", c.name),
+                format!("rule `{rule}`: cannot read blocklist: {e}"),
             )),
         }
     }
@@ -146,7 +150,7 @@ impl Blocklist {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((listed, initiated), acc) in self.table.iter() {
             #[allow(clippy::cast_precision_loss)]
             let value = acc.packets as f64;
@@ -154,12 +158,17 @@ impl Blocklist {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "peer", &acc.peers, |b| {
+            contributors(&mut list, ContributorKind::Peer, &acc.peers, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.services, service_name);
+            contributors(
+                &mut list,
+                ContributorKind::Port,
+                &acc.services,
+                service_name,
+            );
             list.push(Contributor {
-                kind: "list".to_owned(),
+                kind: ContributorKind::List,
                 value: self.set.list_name(acc.list).to_owned(),
                 count: acc.packets,
             });
@@ -168,7 +177,7 @@ impl Blocklist {
             } else {
                 (None, Some(*listed))
             };
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey { src, dst, aux: 0 },
                 value,
                 contributors: list,

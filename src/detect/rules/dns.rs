@@ -20,11 +20,11 @@ use std::time::Duration;
 use psl::Psl as _;
 
 use super::{contributors, ip_from_bits, per_second};
-use crate::alert::Contributor;
-use crate::config::RuleConfig;
+use crate::alert::{Contributor, ContributorKind};
+use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// Bytes of the registered domain kept for the alert.
 const DOMAIN_BYTES: usize = 64;
@@ -117,11 +117,11 @@ pub(in crate::detect) struct Amplification {
 }
 
 impl Amplification {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Amplification {
+    pub(super) fn new(max_keys: usize, p: &DnsAmplificationParams) -> Amplification {
         Amplification {
             table: KeyTable::new(max_keys),
-            min_reflectors: c.min_reflectors.unwrap_or(2),
-            min_response_bytes: c.min_response_bytes.unwrap_or(512),
+            min_reflectors: p.min_reflectors,
+            min_response_bytes: p.min_response_bytes,
         }
     }
 
@@ -147,12 +147,7 @@ impl Amplification {
         }
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (dst, acc) in self.table.iter() {
             let value = per_second(acc.responses, elapsed, rule.window);
             if value < rule.threshold {
@@ -164,10 +159,10 @@ impl Amplification {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "reflector", &acc.top, |b| {
+            contributors(&mut list, ContributorKind::Reflector, &acc.top, |b| {
                 ip_from_bits(b).to_string()
             });
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: None,
                     dst: Some(*dst),
@@ -277,11 +272,11 @@ fn push(s: &mut NameShape, b: u8) {
 }
 
 impl Tunnel {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> Tunnel {
+    pub(super) fn new(max_keys: usize, p: &DnsTunnelParams) -> Tunnel {
         Tunnel {
             table: KeyTable::new(max_keys),
-            min_label_len: c.min_label_len.unwrap_or(20),
-            min_entropy: c.min_entropy.unwrap_or(3.0),
+            min_label_len: p.min_label_len,
+            min_entropy: p.min_entropy,
         }
     }
 
@@ -307,7 +302,7 @@ impl Tunnel {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((src, hash), acc) in self.table.iter() {
             #[allow(clippy::cast_precision_loss)]
             let value = acc.suspicious as f64;
@@ -315,7 +310,7 @@ impl Tunnel {
                 continue;
             }
             let domain = acc.domain.get(..acc.domain_len).unwrap_or_default();
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*src),
                     dst: None,
@@ -323,7 +318,7 @@ impl Tunnel {
                 },
                 value,
                 contributors: vec![Contributor {
-                    kind: "domain".to_owned(),
+                    kind: ContributorKind::Domain,
                     value: String::from_utf8_lossy(domain).into_owned(),
                     count: acc.suspicious,
                 }],

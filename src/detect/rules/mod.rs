@@ -4,7 +4,8 @@
 //! and helpers the families share. Each family's file documents its key, its value and
 //! its guards.
 //!
-//! Does not own: the lifecycle of alerts (`super::lifecycle`) or windows (`super`).
+//! Does not own: the lifecycle of alerts (`crate::alert::lifecycle`) or windows
+//! (`super::detector`).
 
 mod baseline;
 mod blocklist;
@@ -18,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sketch::{TopK, hash128, ip_bits, mix64};
-use super::{Observation, PacketView, Probe, Rule};
-use crate::alert::Contributor;
-use crate::config::{RuleConfig, RuleKind};
+use super::{Finding, PacketView, Probe, Rule};
+use crate::alert::{Contributor, ContributorKind};
+use crate::config::RuleParams;
 
 pub(super) use blocklist::load as load_blocklist;
 
@@ -152,20 +153,22 @@ pub(super) enum RuleState {
 }
 
 impl RuleState {
-    /// Empty accumulators for `rule`, sized by its `max_keys`.
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> RuleState {
-        match rule.kind {
-            RuleKind::Volume => RuleState::Volume(volume::Volume::new(rule, c)),
-            RuleKind::SynFlood => RuleState::SynFlood(syn_flood::SynFlood::new(rule.max_keys, c)),
-            RuleKind::PortScan => RuleState::PortScan(scan::PortScan::new(rule.max_keys, c)),
-            RuleKind::HostSweep => RuleState::HostSweep(scan::HostSweep::new(rule.max_keys, c)),
-            RuleKind::DnsAmplification => {
-                RuleState::DnsAmplification(dns::Amplification::new(rule.max_keys, c))
+    /// Empty accumulators for `rule`, from its kind's parameters, sized by its
+    /// `max_keys`.
+    pub(super) fn new(rule: &Rule) -> RuleState {
+        let keys = rule.max_keys;
+        match &rule.config.params {
+            RuleParams::Volume(p) => RuleState::Volume(volume::Volume::new(rule, p)),
+            RuleParams::SynFlood(p) => RuleState::SynFlood(syn_flood::SynFlood::new(keys, p)),
+            RuleParams::PortScan(p) => RuleState::PortScan(scan::PortScan::new(keys, p)),
+            RuleParams::HostSweep(p) => RuleState::HostSweep(scan::HostSweep::new(keys, p)),
+            RuleParams::DnsAmplification(p) => {
+                RuleState::DnsAmplification(dns::Amplification::new(keys, p))
             }
-            RuleKind::DnsTunnel => RuleState::DnsTunnel(dns::Tunnel::new(rule.max_keys, c)),
-            RuleKind::Baseline => RuleState::Baseline(baseline::Baseline::new(rule, c)),
-            RuleKind::Blocklist => RuleState::Blocklist(blocklist::Blocklist::new(
-                rule.max_keys,
+            RuleParams::DnsTunnel(p) => RuleState::DnsTunnel(dns::Tunnel::new(keys, p)),
+            RuleParams::Baseline(p) => RuleState::Baseline(baseline::Baseline::new(rule, p)),
+            RuleParams::Blocklist(_) => RuleState::Blocklist(blocklist::Blocklist::new(
+                keys,
                 rule.blocklist.clone().unwrap_or_default(),
             )),
         }
@@ -213,12 +216,7 @@ impl RuleState {
     }
 
     /// Reports every key whose value reaches the threshold, `elapsed` into the window.
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         match self {
             RuleState::Volume(s) => s.evaluate(rule, elapsed, hold),
             RuleState::SynFlood(s) => s.evaluate(rule, elapsed, hold),
@@ -313,7 +311,7 @@ fn service_name(service: u32) -> String {
 /// The top entries of `top` as contributors of `kind`.
 fn contributors<T: Copy + Ord, const N: usize>(
     out: &mut Vec<Contributor>,
-    kind: &str,
+    kind: ContributorKind,
     top: &TopK<T, N>,
     name: impl Fn(T) -> String,
 ) {
@@ -322,7 +320,7 @@ fn contributors<T: Copy + Ord, const N: usize>(
             .into_iter()
             .take(TOP_CONTRIBUTORS)
             .map(|(item, count)| Contributor {
-                kind: kind.to_owned(),
+                kind,
                 value: name(item),
                 count,
             }),

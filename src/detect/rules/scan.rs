@@ -21,9 +21,10 @@
 use std::net::IpAddr;
 
 use super::{Hashes, contributors, ip_from_bits, service_name};
-use crate::config::RuleConfig;
+use crate::alert::ContributorKind;
+use crate::config::ScanParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, Outcome, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, Outcome, PacketView, Rule};
 
 /// Probes of one key.
 #[derive(Clone, Copy, Default)]
@@ -88,10 +89,10 @@ struct Guards {
 }
 
 impl Guards {
-    fn new(c: &RuleConfig) -> Guards {
+    fn new(p: &ScanParams) -> Guards {
         Guards {
-            max_answered_ratio: c.max_answered_ratio.unwrap_or(0.5),
-            max_probe_bytes: u64::from(c.max_probe_bytes.unwrap_or(256)),
+            max_answered_ratio: p.max_answered_ratio,
+            max_probe_bytes: u64::from(p.max_probe_bytes),
         }
     }
 }
@@ -102,10 +103,10 @@ pub(in crate::detect) struct PortScan {
 }
 
 impl PortScan {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> PortScan {
+    pub(super) fn new(max_keys: usize, p: &ScanParams) -> PortScan {
         PortScan {
             table: KeyTable::new(max_keys),
-            guards: Guards::new(c),
+            guards: Guards::new(p),
         }
     }
 
@@ -130,7 +131,7 @@ impl PortScan {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for ((scanner, target), acc) in self.table.iter() {
             // The guards first: they are cheap and drop most keys before the estimate.
             if !acc.counts.scan_like(self.guards) {
@@ -141,8 +142,8 @@ impl PortScan {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "port", &acc.top, service_name);
-            hold(Observation {
+            contributors(&mut list, ContributorKind::Port, &acc.top, service_name);
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*scanner),
                     dst: Some(*target),
@@ -176,10 +177,10 @@ pub(in crate::detect) struct HostSweep {
 }
 
 impl HostSweep {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> HostSweep {
+    pub(super) fn new(max_keys: usize, p: &ScanParams) -> HostSweep {
         HostSweep {
             table: KeyTable::new(max_keys),
-            guards: Guards::new(c),
+            guards: Guards::new(p),
         }
     }
 
@@ -205,7 +206,7 @@ impl HostSweep {
         }
     }
 
-    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Observation)) {
+    pub(super) fn evaluate(&self, rule: &Rule, hold: &mut dyn FnMut(Finding)) {
         for (scanner, acc) in self.table.iter() {
             // The guards first: they are cheap and drop most keys before the estimate.
             if !acc.counts.scan_like(self.guards) {
@@ -216,7 +217,7 @@ impl HostSweep {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "host", &acc.top_hosts, |b| {
+            contributors(&mut list, ContributorKind::Host, &acc.top_hosts, |b| {
                 ip_from_bits(b).to_string()
             });
             let probes = acc.counts.attempts + acc.counts.failed;
@@ -226,7 +227,7 @@ impl HostSweep {
                     .then(|| u16::try_from(s & 0xffff).ok())
                     .flatten()
             });
-            hold(Observation {
+            hold(Finding {
                 key: AlertKey {
                     src: Some(*scanner),
                     dst: None,

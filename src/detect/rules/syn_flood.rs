@@ -11,9 +11,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
-use crate::config::RuleConfig;
+use crate::alert::ContributorKind;
+use crate::config::SynFloodParams;
 use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule};
+use crate::detect::{AlertKey, Finding, PacketView, Rule};
 use crate::flow::TcpState;
 
 #[derive(Default)]
@@ -38,12 +39,12 @@ pub(in crate::detect) struct SynFlood {
 }
 
 impl SynFlood {
-    pub(super) fn new(max_keys: usize, c: &RuleConfig) -> SynFlood {
+    pub(super) fn new(max_keys: usize, p: &SynFloodParams) -> SynFlood {
         SynFlood {
             table: KeyTable::new(max_keys),
-            max_completion_ratio: c.max_completion_ratio.unwrap_or(0.2),
+            max_completion_ratio: p.max_completion_ratio,
             #[allow(clippy::cast_precision_loss)]
-            max_ports: c.max_ports.unwrap_or(64) as f64,
+            max_ports: p.max_ports as f64,
         }
     }
 
@@ -72,12 +73,7 @@ impl SynFlood {
         }
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (dst, acc) in self.table.iter() {
             let value = per_second(acc.syns, elapsed, rule.window);
             #[allow(clippy::cast_precision_loss)]
@@ -90,11 +86,13 @@ impl SynFlood {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "source", &acc.sources, |b| {
+            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.ports, |p| format!("tcp/{p}"));
-            hold(Observation {
+            contributors(&mut list, ContributorKind::Port, &acc.ports, |p| {
+                format!("tcp/{p}")
+            });
+            hold(Finding {
                 key: AlertKey {
                     src: None,
                     dst: Some(*dst),

@@ -13,10 +13,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Hashes, contributors, ip_from_bits, per_second};
-use crate::config::{RuleConfig, VolumeDirection, VolumeKey, VolumeMetric, VolumeProtocol};
+use crate::alert::ContributorKind;
+use crate::config::{VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
 use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
-use crate::detect::{AlertKey, Observation, PacketView, Rule, Scope};
+use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope};
 use crate::networks::Direction;
 
 /// The network index standing for a rule's whole host group.
@@ -59,8 +60,8 @@ pub(super) enum Keying {
 }
 
 impl Keying {
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Keying {
-        match (c.key.unwrap_or_default(), &rule.scope) {
+    pub(super) fn new(rule: &Rule, key: VolumeKey) -> Keying {
+        match (key, &rule.scope) {
             (VolumeKey::Host, _) => Keying::Host,
             (VolumeKey::Network, Scope::Group(..)) => Keying::Group,
             (VolumeKey::Network, _) => Keying::Network,
@@ -114,11 +115,15 @@ pub(super) struct Filter {
 }
 
 impl Filter {
-    pub(super) fn new(c: &RuleConfig) -> Filter {
+    pub(super) fn new(
+        metric: VolumeMetric,
+        protocol: VolumeProtocol,
+        direction: VolumeDirection,
+    ) -> Filter {
         Filter {
-            metric: c.metric.unwrap_or_default(),
-            protocol: c.protocol.unwrap_or_default(),
-            direction: c.direction.unwrap_or_default(),
+            metric,
+            protocol,
+            direction,
         }
     }
 
@@ -176,11 +181,11 @@ impl Filter {
 }
 
 impl Volume {
-    pub(super) fn new(rule: &Rule, c: &RuleConfig) -> Volume {
+    pub(super) fn new(rule: &Rule, p: &VolumeParams) -> Volume {
         Volume {
             table: KeyTable::new(rule.max_keys),
-            filter: Filter::new(c),
-            keying: Keying::new(rule, c),
+            filter: Filter::new(p.metric, p.protocol, p.direction),
+            keying: Keying::new(rule, p.key),
         }
     }
 
@@ -209,12 +214,7 @@ impl Volume {
             .add(u32::from(p.protocol) << 16 | u32::from(p.dst_port), 1);
     }
 
-    pub(super) fn evaluate(
-        &self,
-        rule: &Rule,
-        elapsed: Duration,
-        hold: &mut dyn FnMut(Observation),
-    ) {
+    pub(super) fn evaluate(&self, rule: &Rule, elapsed: Duration, hold: &mut dyn FnMut(Finding)) {
         for (target, acc) in self.table.iter() {
             let count = match self.filter.metric {
                 VolumeMetric::Packets => acc.packets,
@@ -226,11 +226,16 @@ impl Volume {
                 continue;
             }
             let mut list = Vec::new();
-            contributors(&mut list, "source", &acc.sources, |b| {
+            contributors(&mut list, ContributorKind::Source, &acc.sources, |b| {
                 ip_from_bits(b).to_string()
             });
-            contributors(&mut list, "port", &acc.ports, super::service_name);
-            hold(Observation {
+            contributors(
+                &mut list,
+                ContributorKind::Port,
+                &acc.ports,
+                super::service_name,
+            );
+            hold(Finding {
                 key: target.key(),
                 value,
                 contributors: list,

@@ -1,0 +1,200 @@
+//! The words configuration, detection, self-monitoring and alert delivery share.
+//!
+//! Owns [`Severity`] (how urgent an alert is), [`AlertState`] (the transition an alert
+//! record reports), [`RuleKind`] (what a detection rule detects: the `kind` of a
+//! `[[rules]]` table) and [`AlertKind`] (the `kind` of an alert: a rule's kind, or `self`
+//! for netwarden's alerts about itself). Each serialises as the lower-case word users
+//! write in the config and read in alerts.
+//!
+//! A leaf: it depends on nothing else in the crate, so `config` (which names severities
+//! and kinds) and `alert` (which carries them) both use it without depending on each
+//! other.
+
+use std::fmt;
+
+use serde::de::IntoDeserializer as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How urgently a responder must act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; no action expected.
+    Info,
+    /// Look at it during working hours.
+    Warning,
+    /// Page on-call.
+    Critical,
+    /// Page on-call and escalate: service or network at risk now.
+    Emergency,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Info,
+        Severity::Warning,
+        Severity::Critical,
+        Severity::Emergency,
+    ];
+
+    /// The `severity` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+            Severity::Emergency => "emergency",
+        }
+    }
+}
+
+/// The transition an alert record reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    /// The condition held for the rule's `for` duration.
+    Firing,
+    /// The condition stayed clear for the rule's resolve delay.
+    Resolved,
+}
+
+/// What a rule detects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// Packets, bits or new flows per second to one destination host.
+    Volume,
+    /// SYNs per second to a destination with few completed handshakes.
+    SynFlood,
+    /// One source probing many ports (or IP protocols) of one host, mostly unanswered.
+    PortScan,
+    /// One source probing many hosts, mostly unanswered.
+    HostSweep,
+    /// Unsolicited large DNS responses per second to one host.
+    DnsAmplification,
+    /// Queries with long, high-entropy labels from one source under one domain.
+    DnsTunnel,
+    /// A rate per destination host above its learned baseline (EWMA of level and
+    /// variance) by `k` standard deviations and above `threshold`.
+    Baseline,
+    /// Traffic to or from an address or CIDR listed in files or inline.
+    Blocklist,
+}
+
+impl RuleKind {
+    /// The word written in the config and in alerts (`syn_flood`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Volume => "volume",
+            RuleKind::SynFlood => "syn_flood",
+            RuleKind::PortScan => "port_scan",
+            RuleKind::HostSweep => "host_sweep",
+            RuleKind::DnsAmplification => "dns_amplification",
+            RuleKind::DnsTunnel => "dns_tunnel",
+            RuleKind::Baseline => "baseline",
+            RuleKind::Blocklist => "blocklist",
+        }
+    }
+}
+
+impl fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `kind` of an alert: the kind of the rule that raised it, or `self` for an alert
+/// netwarden raises about itself (`crate::health`). Serialised as that one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// Raised by a detection rule of this kind.
+    Rule(RuleKind),
+    /// Raised by netwarden's self-monitoring.
+    SelfMonitoring,
+}
+
+impl AlertKind {
+    /// The word of [`AlertKind::SelfMonitoring`].
+    const SELF: &'static str = "self";
+
+    /// The word written in alerts (`syn_flood`, `self`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Rule(kind) => kind.as_str(),
+            AlertKind::SelfMonitoring => AlertKind::SELF,
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AlertKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        if word == AlertKind::SELF {
+            return Ok(AlertKind::SelfMonitoring);
+        }
+        RuleKind::deserialize(word.as_str().into_deserializer())
+            .map(AlertKind::Rule)
+            .map_err(|_: serde::de::value::Error| {
+                serde::de::Error::custom(format!(
+                    "unknown alert kind `{word}`: expected a rule kind or `self`"
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [RuleKind; 8] = [
+        RuleKind::Volume,
+        RuleKind::SynFlood,
+        RuleKind::PortScan,
+        RuleKind::HostSweep,
+        RuleKind::DnsAmplification,
+        RuleKind::DnsTunnel,
+        RuleKind::Baseline,
+        RuleKind::Blocklist,
+    ];
+
+    #[test]
+    fn names_are_the_words_serde_writes() {
+        for kind in KINDS {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            let alert = AlertKind::Rule(kind);
+            assert_eq!(serde_json::to_value(alert).unwrap(), kind.as_str());
+            let back: AlertKind = serde_json::from_value(json).unwrap();
+            assert_eq!(back, alert);
+        }
+        for severity in Severity::ALL {
+            assert_eq!(serde_json::to_value(severity).unwrap(), severity.as_str());
+        }
+    }
+
+    #[test]
+    fn self_alerts_are_of_kind_self_and_unknown_kinds_are_refused() {
+        let json = serde_json::to_value(AlertKind::SelfMonitoring).unwrap();
+        assert_eq!(json, "self");
+        let back: AlertKind = serde_json::from_value(json).unwrap();
+        assert_eq!(back, AlertKind::SelfMonitoring);
+        let err = serde_json::from_value::<AlertKind>("flood".into()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown alert kind `flood`"),
+            "{err}"
+        );
+    }
+}

@@ -18,7 +18,7 @@
 //! restarts it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -34,7 +34,7 @@ use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
 use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::AlertOutput;
-use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
+use crate::alert::sinks::{AlertRouter, RouterSettings, StateDir, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
 use crate::capture::ring::{self, RingShape};
@@ -134,8 +134,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
-    // Before the workers, so no alert of theirs has nowhere to go.
-    let (alerts, state) = start_alerts(&config, &shared)?;
+    // Opened (and by a root start handed to the service user) while root may still be
+    // needed for that; nothing in it is read or written before privileges are dropped.
+    let state = open_state_directory(&config, account.as_ref())?;
     let plans = match &args.pcap {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
@@ -143,8 +144,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let admin = AdminThread::start(&config, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
     if let Some(account) = &account {
-        privileges::drop_to_user(account, state.as_deref())?;
+        privileges::drop_to_user(account)?;
     }
+    // After the drop, so the state file is only ever touched as the service user; before
+    // the workers, so no alert of theirs has nowhere to go.
+    let alerts = AlertRouter::start(
+        RouterSettings::from_config(&config.alerting)?.with_state_directory(state),
+        &shared.metrics.alerts,
+    )
+    .context("starting alert delivery")?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<anyhow::Error>();
     // systemd: the watchdog reads each worker's heartbeat gauge.
@@ -196,22 +204,37 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Starts alert delivery; returns the router and the state directory where firing alerts
-/// survive a restart.
-fn start_alerts(
+/// The state directory where firing alerts survive a restart, open and checked (see
+/// [`StateDir`]); handed to `account` when root starts for it. `None` when persistence is
+/// off or the directory cannot be used (with a warning).
+///
+/// # Errors
+/// The directory is unsafe: writable by others than the service user, owned by another
+/// account, or a link root was to hand over.
+fn open_state_directory(
     config: &Config,
-    shared: &Shared,
-) -> anyhow::Result<(AlertRouter, Option<PathBuf>)> {
-    let state = state_directory(
+    account: Option<&nix::unistd::User>,
+) -> anyhow::Result<Option<StateDir>> {
+    let Some(path) = state_directory(
         &config.daemon.state_directory,
         std::env::var_os("STATE_DIRECTORY").as_deref(),
-    );
-    let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
-        &shared.metrics.alerts,
-    )
-    .context("starting alert delivery")?;
-    Ok((alerts, state))
+    ) else {
+        return Ok(None);
+    };
+    let hand_to = account
+        .filter(|_| nix::unistd::Uid::effective().is_root())
+        .map(|a| (a.uid, a.gid));
+    match StateDir::open(&path, hand_to) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(e) if e.is_unsafe() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::new(e)),
+                "Cannot use the state directory; firing alerts will not survive a restart."
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// systemd: readiness once capture and `/metrics` are up, then the watchdog (when the unit

@@ -19,6 +19,7 @@ mod retry;
 mod router;
 mod settings;
 mod state;
+mod state_dir;
 mod webhook;
 
 pub use alertmanager::alertname;
@@ -26,3 +27,4 @@ pub use retry::Backoff;
 pub use router::{AlertRouter, RouterHandle};
 pub use settings::{RouterError, RouterSettings};
 pub use state::state_directory;
+pub use state_dir::{StateDir, StateDirError};

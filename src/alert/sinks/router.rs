@@ -327,10 +327,7 @@ async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) {
 /// (`None` when persistence is off or the directory is unusable).
 fn restore(settings: &RouterSettings) -> (FiringTable, Option<StateFile>) {
     let mut firing = FiringTable::new(settings.queue_size);
-    let state = settings
-        .state_directory
-        .as_deref()
-        .and_then(StateFile::open);
+    let state = settings.state_directory.clone().and_then(StateFile::open);
     if let Some(state) = &state {
         let confirm_by = std::time::Instant::now() + settings.restore_grace;
         let restored = firing.restore(state.load(), confirm_by, identity);
@@ -374,6 +371,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::alert::sinks::StateDir;
     use crate::alert::{AlertKind, Severity};
     use crate::config::AlertingConfig;
     use crate::telemetry::Metrics;
@@ -431,7 +429,7 @@ mod tests {
         };
         let settings = RouterSettings::from_config(&config)
             .unwrap()
-            .with_state_directory(Some(dir.join("state")));
+            .with_state_directory(Some(StateDir::open(&dir.join("state"), None).unwrap()));
         let metrics = Metrics::new(&[], 10).unwrap();
         AlertRouter::start(settings, &metrics.alerts).unwrap()
     }

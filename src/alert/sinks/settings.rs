@@ -14,6 +14,7 @@ use super::client::Client;
 use super::delivery::{Framing, Settings};
 use super::http::Target;
 use super::retry::Backoff;
+use super::state_dir::StateDir;
 use crate::config::{AlertingConfig, ConfigError, ConfigErrors};
 
 /// Why the router could not start.
@@ -48,7 +49,7 @@ pub struct RouterSettings {
     /// How long queued alerts may still be delivered at shutdown.
     pub(super) shutdown_grace: Duration,
     /// Where the firing table is kept across restarts; `None`: not kept.
-    pub(super) state_directory: Option<PathBuf>,
+    pub(super) state_directory: Option<StateDir>,
     /// How long a restored alert waits for detection to confirm it.
     pub(super) restore_grace: Duration,
 }
@@ -137,7 +138,7 @@ impl RouterSettings {
     /// Keeps firing alerts in `dir` across restarts (see [`super::state_directory`]);
     /// `None` turns persistence off (the default).
     #[must_use]
-    pub fn with_state_directory(mut self, dir: Option<PathBuf>) -> RouterSettings {
+    pub fn with_state_directory(mut self, dir: Option<StateDir>) -> RouterSettings {
         self.state_directory = dir;
         self
     }

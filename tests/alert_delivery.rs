@@ -52,6 +52,7 @@ fn syn_flood(state: AlertState, started: f64, time: f64) -> Alert {
         src: None,
         dst: Some("192.0.2.10".parse().unwrap()),
         network: Some("dmz".into()),
+        domain: None,
         protocol: Some("tcp".into()),
         port: None,
         contributors: vec![Contributor {

@@ -41,6 +41,7 @@ fn flood() -> Alert {
         src: None,
         dst: Some("192.0.2.10".parse().unwrap()),
         network: None,
+        domain: None,
         protocol: Some("tcp".into()),
         port: None,
         contributors: Vec::new(),

@@ -879,3 +879,84 @@ fn a_detector_without_rules_is_idle_until_a_reload_brings_some() {
         alerts[0].time
     );
 }
+
+/// A DNS query for `name` (dotted) from `src`, in wire form (the name's bytes leak: tests
+/// only).
+fn dns_query(ts: f64, src: IpAddr, name: &str) -> PacketView<'static> {
+    let mut wire = Vec::new();
+    for label in name.split('.') {
+        wire.push(u8::try_from(label.len()).unwrap());
+        wire.extend_from_slice(label.as_bytes());
+    }
+    let mut p = udp(ts, src, ip("10.0.0.53"));
+    p.dns = Some(crate::decode::DnsRepr {
+        id: 1,
+        is_response: false,
+        opcode: 0,
+        rcode: 0,
+        question_count: 1,
+        answer_count: 0,
+        authority_count: 0,
+        additional_count: 0,
+        question: Some(crate::decode::DnsQuestion {
+            name: crate::decode::DnsName {
+                wire: Vec::leak(wire),
+                is_compressed: false,
+            },
+            qtype: 16,
+            qclass: 1,
+        }),
+        message_len: 80,
+    });
+    p
+}
+
+#[test]
+fn a_tunnel_alert_carries_its_domain_so_two_domains_are_two_alerts() {
+    let (mut d, out) = detector(
+        r#"
+[[rules]]
+name = "dns_tunnel"
+kind = "dns_tunnel"
+severity = "warning"
+threshold = 3
+annotations = { summary = "DNS tunnel to {{ domain }}" }
+"#,
+    );
+    let client = ip("10.0.0.7");
+    for (i, label) in [
+        "dGhpcyBpcyBlbmNvZGVkIGRhdGE",
+        "c2Vjb25kIGNodW5rIG9mIGRhdGE",
+        "dGhpcmQgY2h1bmsgb2YgZGF0YQ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let t = f64::from(u32::try_from(i).unwrap());
+        d.observe(&dns_query(t, client, &format!("{label}.t.example.com")));
+        d.observe(&dns_query(
+            t + 0.5,
+            client,
+            &format!("{label}.x.example.org"),
+        ));
+    }
+    d.tick(secs(4.0));
+    let mut domains: Vec<(Option<String>, String)> = emitted(&out)
+        .into_iter()
+        .map(|a| (a.domain, a.annotations["summary"].clone()))
+        .collect();
+    domains.sort();
+    assert_eq!(
+        domains,
+        [
+            (
+                Some("example.com".to_owned()),
+                "DNS tunnel to example.com".to_owned()
+            ),
+            (
+                Some("example.org".to_owned()),
+                "DNS tunnel to example.org".to_owned()
+            ),
+        ]
+    );
+}

@@ -271,6 +271,7 @@ mod tests {
             src: None,
             dst: Some("192.0.2.10".parse().unwrap()),
             network: Some("dmz".into()),
+            domain: None,
             protocol: None,
             port: None,
             contributors: Vec::new(),

@@ -960,3 +960,35 @@ annotations = { summary = "DNS tunnel to {{ domain }}" }
         ]
     );
 }
+
+#[test]
+fn a_domain_from_packets_leaves_escaped_in_every_field() {
+    let (mut d, out) = detector(
+        r#"
+[[rules]]
+name = "dns_tunnel"
+kind = "dns_tunnel"
+severity = "warning"
+threshold = 2
+annotations = { summary = "DNS tunnel to {{ domain }}" }
+"#,
+    );
+    for (t, label) in [
+        (0.0, "dGhpcyBpcyBlbmNvZGVkIGRhdGE"),
+        (1.0, "c2Vjb25kIGNodW5rIG9mIGRhdGE"),
+    ] {
+        let name = format!("{label}.x\n<b>y\".com");
+        d.observe(&dns_query(t, ip("10.0.0.7"), &name));
+    }
+    d.tick(secs(3.0));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    let escaped = "x\\010\\060b\\062y\\034.com";
+    assert_eq!(alert.domain.as_deref(), Some(escaped));
+    assert_eq!(alert.contributors[0].value, escaped);
+    assert_eq!(
+        alert.annotations["summary"],
+        format!("DNS tunnel to {escaped}")
+    );
+}

@@ -15,6 +15,7 @@
 
 mod alerting;
 mod error;
+mod file;
 mod load;
 mod locate;
 mod rules;
@@ -32,6 +33,7 @@ pub use alerting::{
     AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use file::{MAX_BLOCKLIST_BYTES, MAX_CONFIG_BYTES, ReadError, read_text};
 pub use load::{load, parse};
 pub use rules::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
@@ -99,8 +101,14 @@ pub struct Config {
     /// Alert delivery: Alertmanager, webhook, log file.
     pub alerting: AlertingConfig,
     /// Folder of rule files (`*.toml`, each with `[[rules]]` and `[[host_groups]]`), read in
-    /// name order; relative to the config file. A missing folder means no rule files.
+    /// name order; relative to the config file. Set in the file, it must exist and be
+    /// readable (a configuration error otherwise); left at its default, a missing folder
+    /// means no rule files.
     pub rules_dir: RulesDir,
+    /// Whether a reload may leave no rule that can alert (none at all, or only shadow
+    /// ones). Off, such a reload is refused and the running rules stay, so an emptied
+    /// rules folder cannot switch detection off unnoticed.
+    pub allow_no_rules: bool,
     /// Named sets of CIDRs that rules use as their scope.
     pub host_groups: Vec<HostGroupConfig>,
     /// Detection rules (more come from `rules_dir`). [`load`] and [`parse`] read them
@@ -121,7 +129,8 @@ pub struct DaemonConfig {
     /// Where firing alerts are kept across restarts (`alerts.json`). The environment
     /// variable `STATE_DIRECTORY` (set by systemd's `StateDirectory=`) overrides it. Empty:
     /// no persistence. A directory that cannot be created or written is warned about once
-    /// and netwarden runs without persistence.
+    /// and netwarden runs without persistence; one that others than the service user can
+    /// write to, or that belongs to another account, stops start-up.
     pub state_directory: PathBuf,
 }
 

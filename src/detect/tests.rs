@@ -992,3 +992,39 @@ annotations = { summary = "DNS tunnel to {{ domain }}" }
         format!("DNS tunnel to {escaped}")
     );
 }
+
+#[test]
+fn a_blocklist_that_is_a_fifo_or_past_the_entry_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("list.txt");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Nobody writes to the FIFO: reading it would wait for ever.
+    let errors = RuleSet::build(&config(&blocklist_rules(&fifo)))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        errors,
+        format!(
+            "{}: rule `blocklisted`: blocklist: not a regular file (a FIFO)",
+            fifo.display()
+        )
+    );
+    let big = dir.path().join("big.txt");
+    let mut text = String::new();
+    for i in 0..=super::addr_set::MAX_ENTRIES {
+        let [_, a, b, c] = u32::try_from(i).unwrap().to_be_bytes();
+        std::fmt::Write::write_fmt(&mut text, format_args!("10.{a}.{b}.{c}\n")).unwrap();
+    }
+    std::fs::write(&big, text).unwrap();
+    let errors = RuleSet::build(&config(&blocklist_rules(&big)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains(&format!(
+            "{}: more than {} entries",
+            big.display(),
+            super::addr_set::MAX_ENTRIES
+        )),
+        "{errors}"
+    );
+}

@@ -134,6 +134,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
+    count_rules(&rules, &shared);
     // Opened (and by a root start handed to the service user) while root may still be
     // needed for that; nothing in it is read or written before privileges are dropped.
     let state = open_state_directory(&config, account.as_ref())?;
@@ -202,6 +203,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(error) => Err(error.context("capture worker failed")),
         None => Ok(()),
     }
+}
+
+/// Exports how many rules can alert, by kind, and warns when none can: detection is off.
+fn count_rules(rules: &RuleSet, shared: &Shared) {
+    let kinds = super::reload::alerting_kinds(rules);
+    if kinds.is_empty() {
+        tracing::warn!(
+            rules = rules.rules().len(),
+            "No rule can alert (none loaded, or only shadow rules): detection is off."
+        );
+    }
+    shared.metrics.reload.count_rules(kinds);
 }
 
 /// The state directory where firing alerts survive a restart, open and checked (see

@@ -92,6 +92,16 @@ pub fn init_logging(config: &Config) {
     logging::init(&config.log);
 }
 
+/// Checks that `[daemon] user`, if set, exists, as `run` does before anything else
+/// (`file` is the config file, `None` for the built-in default).
+///
+/// # Errors
+/// [`ConfigErrors`] naming `daemon.user` for an unknown user (exit 78); the lookup's own
+/// error when the user database cannot be read.
+pub fn check_user(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    privileges::find_user(&config.daemon.user, file).map(drop)
+}
+
 /// Interface label of traffic read from files (`run --pcap` and `replay`).
 pub const FILE_INTERFACE: &str = "pcap";
 

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use super::load_run_config;
 use super::systemd::Notifier;
 use crate::cli::RunArgs;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigErrors, RuleKind};
 use crate::detect::RuleSet;
 use crate::telemetry::ReloadMetrics;
 
@@ -84,6 +84,7 @@ impl Reloader {
                 self.rules = rules;
                 self.metrics.succeeded.inc();
                 self.metrics.mark_loaded();
+                self.metrics.count_rules(alerting_kinds(&self.rules));
                 true
             }
             Err(problems) => {
@@ -104,10 +105,23 @@ impl Reloader {
         accepted
     }
 
-    /// The config as the daemon would load it at start-up, and its rule set.
-    fn load(&self) -> Result<(Config, Arc<RuleSet>), crate::config::ConfigErrors> {
+    /// The config as the daemon would load it at start-up, and its rule set; refused when
+    /// no rule could alert any more and the config does not allow that.
+    fn load(&self) -> Result<(Config, Arc<RuleSet>), ConfigErrors> {
         let config = load_run_config(&self.args)?;
         let rules = RuleSet::build(&config)?;
+        if alerting_kinds(&rules).is_empty() && !config.allow_no_rules {
+            let shown = self.args.config.config.as_deref().map_or_else(
+                || PathBuf::from(crate::config::BUILT_IN_PATH),
+                Path::to_owned,
+            );
+            return Err(ConfigErrors(vec![ConfigError::whole_file(
+                &shown,
+                "no rule that can alert would be left (none, or only shadow rules), which \
+                 switches detection off; set allow_no_rules = true to allow it"
+                    .to_owned(),
+            )]));
+        }
         Ok((config, Arc::new(rules)))
     }
 
@@ -155,6 +169,16 @@ impl Reloader {
             rules_dir: std::fs::canonicalize(rules_dir).ok(),
         }
     }
+}
+
+/// The kinds of the rules of `rules` that can alert: shadow rules only count.
+pub(super) fn alerting_kinds(rules: &RuleSet) -> Vec<RuleKind> {
+    rules
+        .rules()
+        .iter()
+        .filter(|r| !r.shadow)
+        .map(|r| r.kind)
+        .collect()
 }
 
 /// Which paths matter, as absolute paths whose directory part is canonical (a file may

@@ -324,3 +324,24 @@ fn a_reload_that_leaves_no_rule_is_refused_unless_the_config_allows_it() {
     assert_eq!(loaded(&daemon), 0);
     assert!(stop(&mut daemon.child, "TERM").success());
 }
+
+#[test]
+fn a_fifo_in_place_of_a_blocklist_is_refused_and_sigterm_still_stops_the_daemon() {
+    let rule = "[[rules]]\nname = \"blocklisted\"\nkind = \"blocklist\"\nscope = \"protected\"\n\
+                severity = \"warning\"\nfiles = [\"blocklist.txt\"]\nwindow = \"10s\"\n";
+    let dir = config_dir(rule);
+    std::fs::write(dir.path().join("blocklist.txt"), "10.0.0.1\n").unwrap();
+    let mut daemon = Daemon::start(dir);
+    // A FIFO renamed into place: reading it would wait for a writer that never comes.
+    let fifo = daemon.path("blocklist.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::fs::rename(&fifo, daemon.path("blocklist.txt")).unwrap();
+    daemon.await_reloads("failure", 1);
+    let stderr = daemon.stderr();
+    assert!(
+        stderr
+            .contains("blocklist.txt: rule `blocklisted`: blocklist: not a regular file (a FIFO)"),
+        "{stderr}"
+    );
+    assert!(stop(&mut daemon.child, "TERM").success());
+}

@@ -199,6 +199,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     drop(watchdog);
     drain(&runtime, &mut signals, workers, alerts);
     drop(admin);
+    // A reload's read stuck on a file (a hung mount) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match failure {
         Some(error) => Err(error.context("capture worker failed")),
         None => Ok(()),

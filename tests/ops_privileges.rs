@@ -127,15 +127,15 @@ fn state_directory_is_handed_over_and_written_without_following_links() {
     let saved = state.path().join("alerts.json");
     let written = wait_for(20, || std::fs::metadata(&saved).ok());
     assert!(stop(&mut child, "TERM").success());
-    // The port scan's alerts were saved, by the service user, in a file of its own.
-    let written = written.expect("no alerts.json written");
-    assert_eq!((written.uid(), written.mode() & 0o777), (65534, 0o600));
     // Neither link was followed: the files they name are root's, and intact.
     for (file, text) in [(&given, "root's"), (&truncated, "root's too")] {
         let meta = std::fs::metadata(file).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "{}", file.display());
         assert_eq!(std::fs::read_to_string(file).unwrap(), text);
     }
+    // The port scan's alerts were saved, by the service user, in a file of its own.
+    let written = written.expect("no alerts.json written");
+    assert_eq!((written.uid(), written.mode() & 0o777), (65534, 0o600));
 }
 
 #[test]
@@ -145,8 +145,16 @@ fn state_directory_writable_by_others_stops_start_up() {
     }
     let state = tempfile::tempdir().unwrap();
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let (child, _config) = start_as_nobody(state.path(), free_port(), Stdio::piped());
+    let (mut child, _config) = start_as_nobody(state.path(), free_port(), Stdio::piped());
+    let exited = wait_for(10, || child.try_wait().unwrap());
+    if exited.is_none() {
+        drop(child.kill());
+    }
     let out = child.wait_with_output().unwrap();
+    assert!(
+        exited.is_some(),
+        "started on a world-writable state directory"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

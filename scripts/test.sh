@@ -22,7 +22,14 @@ command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [[ -x /usr/bin/prometheus-alertmanager ]] || need+=(prometheus-alertmanager)
 # Live tests send captures with tcpreplay (several capture workers judged as one).
 command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
-# The alert log's rotation test runs the shipped logrotate snippet.
+# TLS tests talk to netwarden and Alertmanager with curl; the alert log's rotation test
+# runs the shipped logrotate snippet.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+# Tests signal daemons with kill(1) (procps, not the shell builtin), run the metrics
+# endpoint under prlimit(1) and mount a small tmpfs for the full-disk alert-log test.
+type -P kill >/dev/null 2>&1 || need+=(procps)
+type -P prlimit >/dev/null 2>&1 || need+=(util-linux)
+type -P mount >/dev/null 2>&1 || need+=(mount)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 if ((${#need[@]})); then
     echo "Installing test dependencies: ${need[*]}"

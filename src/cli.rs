@@ -70,6 +70,11 @@ pub struct Overrides {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// TLS and basic authentication for /metrics from this web configuration file
+    /// (Prometheus exporter-toolkit format, as `node_exporter`'s `--web.config.file`);
+    /// replaces `metrics.web_config_file`.
+    #[arg(long, value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// `netwarden run`.

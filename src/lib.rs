@@ -15,8 +15,10 @@
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
+//! admin/     the /metrics endpoint: timeouts, connection cap, TLS and basic auth
 //! config/    TOML schema, defaults, validation with file:line:key errors
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
+//! tls.rs     rustls provider and PEM files, for the endpoint and alert delivery
 //!
 //! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
 //! space_saving  the space-saving top-K shared by detection and telemetry
@@ -45,4 +47,5 @@ pub mod rng;
 pub mod space_saving;
 pub mod telemetry;
 pub mod timestamp;
+pub mod tls;
 pub mod vocabulary;

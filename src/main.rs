@@ -44,8 +44,14 @@ fn main() -> ExitCode {
 
 fn check_config(arg: &netwarden::cli::ConfigArg) -> anyhow::Result<()> {
     let loaded = netwarden::config::load(arg.config.as_deref())?;
+    // The user `run` switches to must exist.
+    netwarden::app::check_user(&loaded.config, loaded.path.as_deref())?;
     // Building the rules reads the blocklist files, whose lines are checked too.
     netwarden::detect::RuleSet::build(&loaded.config)?;
+    // The web configuration, with the certificate and key it names, as start-up loads it.
+    netwarden::admin::check_web_config(&loaded.config)?;
+    // Alert delivery's TLS files and secret files, likewise.
+    netwarden::alert::sinks::RouterSettings::from_config(&loaded.config.alerting)?;
     let shown = loaded.path.as_deref().map_or_else(
         || netwarden::config::BUILT_IN_PATH.to_owned(),
         |p| p.display().to_string(),

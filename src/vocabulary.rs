@@ -83,6 +83,18 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RuleKind; 8] = [
+        RuleKind::Volume,
+        RuleKind::SynFlood,
+        RuleKind::PortScan,
+        RuleKind::HostSweep,
+        RuleKind::DnsAmplification,
+        RuleKind::DnsTunnel,
+        RuleKind::Baseline,
+        RuleKind::Blocklist,
+    ];
+
     /// The word written in the config and in alerts (`syn_flood`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -159,20 +171,27 @@ impl<'de> Deserialize<'de> for AlertKind {
 mod tests {
     use super::*;
 
-    const KINDS: [RuleKind; 8] = [
-        RuleKind::Volume,
-        RuleKind::SynFlood,
-        RuleKind::PortScan,
-        RuleKind::HostSweep,
-        RuleKind::DnsAmplification,
-        RuleKind::DnsTunnel,
-        RuleKind::Baseline,
-        RuleKind::Blocklist,
-    ];
+    #[test]
+    fn every_rule_kind_is_in_all_once() {
+        for (i, kind) in RuleKind::ALL.into_iter().enumerate() {
+            // A new kind fails to compile here until it is added to `ALL`.
+            let place = match kind {
+                RuleKind::Volume => 0,
+                RuleKind::SynFlood => 1,
+                RuleKind::PortScan => 2,
+                RuleKind::HostSweep => 3,
+                RuleKind::DnsAmplification => 4,
+                RuleKind::DnsTunnel => 5,
+                RuleKind::Baseline => 6,
+                RuleKind::Blocklist => 7,
+            };
+            assert_eq!(i, place);
+        }
+    }
 
     #[test]
     fn names_are_the_words_serde_writes() {
-        for kind in KINDS {
+        for kind in RuleKind::ALL {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, kind.as_str());
             let alert = AlertKind::Rule(kind);

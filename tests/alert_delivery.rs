@@ -52,6 +52,7 @@ fn syn_flood(state: AlertState, started: f64, time: f64) -> Alert {
         src: None,
         dst: Some("192.0.2.10".parse().unwrap()),
         network: Some("dmz".into()),
+        domain: None,
         protocol: Some("tcp".into()),
         port: None,
         contributors: vec![Contributor {
@@ -368,6 +369,7 @@ fn webhook_retries_through_failures_and_delivers_each_transition_once() {
     let config = fast(AlertingConfig {
         webhook: WebhookConfig {
             url: format!("http://127.0.0.1:{}/", hook.port),
+            ..WebhookConfig::default()
         },
         ..AlertingConfig::default()
     });

@@ -61,6 +61,7 @@ fn alert(rule: &str, padding: usize) -> Alert {
         src: None,
         dst: None,
         network: None,
+        domain: None,
         protocol: None,
         port: None,
         contributors: Vec::new(),

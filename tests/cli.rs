@@ -1,5 +1,8 @@
 //! The command line: `--version`, `check-config` (valid, invalid with `file:line:key`, exit
-//! codes), overrides, and usage errors.
+//! codes, what would switch detection off or make it hang), overrides, and usage errors.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -148,6 +151,77 @@ fn missing_config_file_is_a_config_error() {
     assert_eq!(out.status.code(), Some(78));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent/netwarden.toml: cannot read")
+    );
+}
+
+/// `check-config` on `config` written as `netwarden.toml` in `dir`: exit code and stderr;
+/// it must answer within 10 s (a blocking read would not).
+fn check_config_in(dir: &std::path::Path, config: &str) -> (Option<i32>, String) {
+    let path = dir.join("netwarden.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = netwarden()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let answered = common::wait_for(10, || child.try_wait().unwrap());
+    if answered.is_none() {
+        drop(child.kill());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        answered.is_some(),
+        "check-config did not answer within 10 s"
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_refuses_what_would_switch_detection_off_or_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let shown = dir.path().join("netwarden.toml").display().to_string();
+    // A rules folder the config names but that is missing.
+    let (code, stderr) = check_config_in(dir.path(), "rules_dir = \"rules.d\"\n");
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{shown}:1:1: key `rules_dir`: rules folder ")),
+        "{stderr}"
+    );
+    // A FIFO in the rules folder, and one in place of a blocklist.
+    let rules = dir.path().join("rules.d");
+    std::fs::create_dir(&rules).unwrap();
+    nix::unistd::mkfifo(&rules.join("a.toml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let (code, stderr) = check_config_in(dir.path(), "rules_dir = \"rules.d\"\n");
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains("a.toml: not a regular file (a FIFO)"),
+        "{stderr}"
+    );
+    std::fs::remove_file(rules.join("a.toml")).unwrap();
+    let list = dir.path().join("list.txt");
+    nix::unistd::mkfifo(&list, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let blocklist = format!(
+        "[[rules]]\nname = \"bl\"\nkind = \"blocklist\"\nseverity = \"warning\"\nfiles = [{:?}]\n",
+        list.display().to_string()
+    );
+    let (code, stderr) = check_config_in(dir.path(), &blocklist);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains("list.txt: rule `bl`: blocklist: not a regular file (a FIFO)"),
+        "{stderr}"
+    );
+    // A user that does not exist.
+    let (code, stderr) = check_config_in(dir.path(), "[daemon]\nuser = \"no-such-user-nw\"\n");
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{shown}:2:1: key `daemon.user`: user `no-such-user-nw` does not exist"
+        )),
+        "{stderr}"
     );
 }
 

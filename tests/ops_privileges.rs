@@ -1,5 +1,7 @@
 //! Started as root with `[daemon] user` set, netwarden opens its capture source and
-//! metrics endpoint, then runs as that user with only `CAP_NET_RAW`, and keeps serving.
+//! metrics endpoint, then runs as that user with only `CAP_NET_RAW`, and keeps serving;
+//! its state directory is handed over without following links, and one others can write
+//! to stops start-up.
 //!
 //! Needs root (CI runs as root), like the live-capture test; set `NETWARDEN_SKIP_LIVE=1`
 //! to skip it knowingly elsewhere.
@@ -9,7 +11,10 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Child, Stdio};
 
 use common::{free_port, http_get, netwarden, pcaps_dir, stop, temp_file, wait_for};
 
@@ -25,21 +30,39 @@ fn status_field(pid: &str, field: &str) -> String {
         .join(" ")
 }
 
-#[test]
-fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
+/// Whether the test may run: it needs root (CI runs as root).
+fn running_as_root() -> bool {
     if std::env::var_os("NETWARDEN_SKIP_LIVE").is_some() {
-        return;
+        return false;
     }
     assert_eq!(
         status_field("self", "Uid:"),
         "0 0 0 0",
         "run as root (or set NETWARDEN_SKIP_LIVE=1)"
     );
-    let config = temp_file("[daemon]\nuser = \"nobody\"\n", ".toml");
-    let state = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = netwarden()
-        .env("STATE_DIRECTORY", state.path())
+    true
+}
+
+/// Drop to `nobody`; one rule, which the port scan capture fires.
+const AS_NOBODY_WITH_SCAN_RULE: &str = r#"
+[daemon]
+user = "nobody"
+
+[[rules]]
+name = "port_scan"
+kind = "port_scan"
+scope = "all"
+severity = "warning"
+threshold = 25
+window = "10s"
+"#;
+
+/// `netwarden run` as root with `user = "nobody"`, state in `state`, replaying a port
+/// scan (which fires alerts), with `stderr` as given.
+fn start_as_nobody(state: &Path, port: u16, stderr: Stdio) -> (Child, tempfile::NamedTempFile) {
+    let config = temp_file(AS_NOBODY_WITH_SCAN_RULE, ".toml");
+    let child = netwarden()
+        .env("STATE_DIRECTORY", state)
         .args(["run", "--speed", "max", "--config"])
         .arg(config.path())
         .arg("--listen")
@@ -47,9 +70,20 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
         .arg("--pcap")
         .arg(pcaps_dir().join("attacks/pcaphunt_ps-tcp_syn.pcap"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
+    (child, config)
+}
+
+#[test]
+fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
+    if !running_as_root() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, _config) = start_as_nobody(state.path(), port, Stdio::null());
     let ready = wait_for(20, || http_get(port, "/readyz").filter(|(s, _)| *s == 200));
     assert!(ready.is_some(), "never became ready");
     let pid = child.id().to_string();
@@ -65,18 +99,75 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
     assert_eq!(status_field(&pid, "CapAmb:"), "0000000000000000");
     // The state directory root created was handed over, so firing alerts can be saved.
     let owner = std::fs::metadata(state.path()).unwrap();
-    assert_eq!(
-        (
-            std::os::unix::fs::MetadataExt::uid(&owner),
-            std::os::unix::fs::MetadataExt::gid(&owner)
-        ),
-        (65534, 65534)
-    );
+    assert_eq!((owner.uid(), owner.gid()), (65534, 65534));
     // Still serving after the switch.
     let metrics = http_get(port, "/metrics").unwrap();
     assert_eq!(metrics.0, 200);
     assert!(metrics.1.contains("netwarden_packets_total"));
     assert!(stop(&mut child, "TERM").success());
+}
+
+#[test]
+fn state_directory_is_handed_over_and_written_without_following_links() {
+    if !running_as_root() {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let (given, truncated) = (
+        outside.path().join("given"),
+        outside.path().join("truncated"),
+    );
+    std::fs::write(&given, "root's").unwrap();
+    std::fs::write(&truncated, "root's too").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&given, state.path().join("innocent")).unwrap();
+    std::os::unix::fs::symlink(&truncated, state.path().join(".alerts.json.tmp")).unwrap();
+    let port = free_port();
+    let (mut child, _config) = start_as_nobody(state.path(), port, Stdio::null());
+    let saved = state.path().join("alerts.json");
+    let written = wait_for(20, || std::fs::metadata(&saved).ok());
+    assert!(stop(&mut child, "TERM").success());
+    // Neither link was followed: the files they name are root's, and intact.
+    for (file, text) in [(&given, "root's"), (&truncated, "root's too")] {
+        let meta = std::fs::metadata(file).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{}", file.display());
+        assert_eq!(std::fs::read_to_string(file).unwrap(), text);
+    }
+    // The port scan's alerts were saved, by the service user, in a file of its own.
+    let written = written.expect("no alerts.json written");
+    assert_eq!((written.uid(), written.mode() & 0o777), (65534, 0o600));
+}
+
+#[test]
+fn state_directory_writable_by_others_stops_start_up() {
+    if !running_as_root() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (mut child, _config) = start_as_nobody(state.path(), free_port(), Stdio::piped());
+    let exited = wait_for(10, || child.try_wait().unwrap());
+    if exited.is_none() {
+        drop(child.kill());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        exited.is_some(),
+        "started on a world-writable state directory"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the state directory {} is writable by its group or others (mode 0777)",
+            state.path().display()
+        )),
+        "{stderr}"
+    );
+    // Nothing was handed over or written.
+    let meta = std::fs::metadata(state.path()).unwrap();
+    assert_eq!(meta.uid(), 0);
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn alerting_rules_pass_promtool_check() {
         &["check", "rules", "netwarden-rules.yml"],
         &dashboards().join("prometheus"),
     );
-    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn every_alerting_rule_has_a_passing_unit_test() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 11, "{names:?}");
     for name in names {
         // A test that expects the alert to fire names it with its labels.
         let firing = tests

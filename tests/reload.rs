@@ -1,6 +1,7 @@
 //! Hot reload of a running daemon: a valid edit of a watched rules file changes
-//! what fires without a restart; an invalid edit is refused with its file and line, the
-//! old rules keep running and the reload metrics say so; SIGHUP reloads too.
+//! what fires without a restart; an invalid edit, or one that leaves no rule, is refused
+//! with its reason, the old rules keep running and the reload metrics say so; SIGHUP
+//! reloads too.
 //!
 //! Each test runs `netwarden run --pcap` at twice real time over a generated capture:
 //! 10 s of benign traffic to the victim, then a 1,000 SYN/s flood for 30 s, so the edits
@@ -288,4 +289,59 @@ fn blocklist_file_change_is_picked_up_without_restart() {
     daemon.await_reloads("failure", 1);
     let stderr = daemon.stderr();
     assert!(stderr.contains("blocklist.txt:2"), "{stderr}");
+}
+
+#[test]
+fn a_reload_that_leaves_no_rule_is_refused_unless_the_config_allows_it() {
+    let mut daemon = Daemon::start(config_dir(&syn_rule("syn_rate", "200")));
+    let loaded =
+        |d: &Daemon| metric_sum(&d.metrics(), "netwarden_rules_loaded", &["kind=\"volume\""]);
+    assert_eq!(loaded(&daemon), 1);
+    // Emptying the rules folder would switch detection off: refused.
+    std::fs::remove_file(daemon.path("rules.d/test.toml")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    daemon.await_reloads("failure", 1);
+    assert!(
+        daemon
+            .stderr()
+            .contains("no rule that can alert would be left"),
+        "{}",
+        daemon.stderr()
+    );
+    assert_eq!(loaded(&daemon), 1);
+    // The old rule still runs: the attack raises its alert.
+    daemon.await_firing("syn_rate");
+    // Said explicitly, it is accepted, and the gauge shows it.
+    let config = std::fs::read_to_string(daemon.path("netwarden.toml")).unwrap();
+    write_atomically(
+        &daemon.path("netwarden.toml"),
+        &format!("allow_no_rules = true\n{config}"),
+    );
+    daemon.await_reloads("success", 1);
+    assert_eq!(loaded(&daemon), 0);
+    assert!(stop(&mut daemon.child, "TERM").success());
+}
+
+#[test]
+fn a_fifo_in_place_of_a_blocklist_is_refused_and_sigterm_still_stops_the_daemon() {
+    let rule = "[[rules]]\nname = \"blocklisted\"\nkind = \"blocklist\"\nscope = \"protected\"\n\
+                severity = \"warning\"\nfiles = [\"blocklist.txt\"]\nwindow = \"10s\"\n";
+    let dir = config_dir(rule);
+    std::fs::write(dir.path().join("blocklist.txt"), "10.0.0.1\n").unwrap();
+    let mut daemon = Daemon::start(dir);
+    // A FIFO renamed into place: reading it would wait for a writer that never comes.
+    let fifo = daemon.path("blocklist.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::fs::rename(&fifo, daemon.path("blocklist.txt")).unwrap();
+    daemon.await_reloads("failure", 1);
+    let stderr = daemon.stderr();
+    assert!(
+        stderr
+            .contains("blocklist.txt: rule `blocklisted`: blocklist: not a regular file (a FIFO)"),
+        "{stderr}"
+    );
+    assert!(stop(&mut daemon.child, "TERM").success());
 }

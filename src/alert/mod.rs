@@ -106,6 +106,10 @@ pub struct Alert {
     /// Protected network or host group the alert concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The registered domain a `dns_tunnel` alert is about (its key holds it with the
+    /// source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// Protocol the rule counts (`tcp`, `udp`, `icmp`…), where it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,

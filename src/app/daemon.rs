@@ -18,7 +18,7 @@
 //! restarts it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -33,7 +33,7 @@ use super::reload::{self, Reloader};
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
 use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
-use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
+use crate::alert::sinks::{AlertRouter, RouterSettings, StateDir, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
 use crate::capture::ring::{self, RingShape};
@@ -57,11 +57,15 @@ pub struct AdminThread {
 }
 
 impl AdminThread {
-    /// Binds `addr` (failing start-up on a clash) and serves on a new thread.
+    /// Binds `config.metrics.listen` (failing start-up on a clash) and serves on a new
+    /// thread, with the endpoint's limits sized against the descriptors open now.
     ///
     /// # Errors
-    /// The address cannot be bound or the runtime cannot start.
-    pub fn start(addr: SocketAddr, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+    /// The web configuration cannot be loaded, the address cannot be bound or the runtime
+    /// cannot start.
+    pub fn start(config: &Config, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+        let settings = admin::Settings::from_config(config)?;
+        let addr = settings.listen;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -82,7 +86,8 @@ impl AdminThread {
                 let shutdown = async move {
                     drop(stopped.await);
                 };
-                if let Err(e) = runtime.block_on(admin::serve(listener, state, shutdown)) {
+                if let Err(e) = runtime.block_on(admin::serve(listener, &settings, state, shutdown))
+                {
                     tracing::error!(error = %e, "Metrics endpoint failed.");
                 }
             })
@@ -128,17 +133,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
-    // Before the workers, so no alert of theirs has nowhere to go.
-    let (alerts, state) = start_alerts(&config, &shared)?;
+    count_rules(&rules, &shared);
+    // Opened (and by a root start handed to the service user) while root may still be
+    // needed for that; nothing in it is read or written before privileges are dropped.
+    let state = open_state_directory(&config, account.as_ref())?;
     let plans = match &args.pcap {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
-    let admin = AdminThread::start(config.metrics.listen, &shared, false)?;
+    let admin = AdminThread::start(&config, &shared, false)?;
     // Sockets are open and the listener bound; root is no longer needed.
     if let Some(account) = &account {
-        privileges::drop_to_user(account, state.as_deref())?;
+        privileges::drop_to_user(account)?;
     }
+    // After the drop, so the state file is only ever touched as the service user; before
+    // the workers, so no alert of theirs has nowhere to go.
+    let alerts = AlertRouter::start(
+        RouterSettings::from_config(&config.alerting)?.with_state_directory(state),
+        &shared.metrics.alerts,
+    )
+    .context("starting alert delivery")?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<anyhow::Error>();
     // systemd: the watchdog reads each worker's heartbeat gauge.
@@ -184,28 +198,57 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     drop(watchdog);
     drain(&runtime, &mut signals, workers, alerts);
     drop(admin);
+    // A reload's read stuck on a file (a hung mount) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match failure {
         Some(error) => Err(error.context("capture worker failed")),
         None => Ok(()),
     }
 }
 
-/// Starts alert delivery; returns the router and the state directory where firing alerts
-/// survive a restart.
-fn start_alerts(
+/// Exports how many rules can alert, by kind, and warns when none can: detection is off.
+fn count_rules(rules: &RuleSet, shared: &Shared) {
+    let kinds = super::reload::alerting_kinds(rules);
+    if kinds.is_empty() {
+        tracing::warn!(
+            rules = rules.rules().len(),
+            "No rule can alert (none loaded, or only shadow rules): detection is off."
+        );
+    }
+    shared.metrics.reload.count_rules(kinds);
+}
+
+/// The state directory where firing alerts survive a restart, open and checked (see
+/// [`StateDir`]); handed to `account` when root starts for it. `None` when persistence is
+/// off or the directory cannot be used (with a warning).
+///
+/// # Errors
+/// The directory is unsafe: writable by others than the service user, owned by another
+/// account, or a link root was to hand over.
+fn open_state_directory(
     config: &Config,
-    shared: &Shared,
-) -> anyhow::Result<(AlertRouter, Option<PathBuf>)> {
-    let state = state_directory(
+    account: Option<&nix::unistd::User>,
+) -> anyhow::Result<Option<StateDir>> {
+    let Some(path) = state_directory(
         &config.daemon.state_directory,
         std::env::var_os("STATE_DIRECTORY").as_deref(),
-    );
-    let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?.with_state_directory(state.clone()),
-        &shared.metrics.alerts,
-    )
-    .context("starting alert delivery")?;
-    Ok((alerts, state))
+    ) else {
+        return Ok(None);
+    };
+    let hand_to = account
+        .filter(|_| nix::unistd::Uid::effective().is_root())
+        .map(|a| (a.uid, a.gid));
+    match StateDir::open(&path, hand_to) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(e) if e.is_unsafe() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::new(e)),
+                "Cannot use the state directory; firing alerts will not survive a restart."
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// systemd: readiness once capture and `/metrics` are up, then the watchdog (when the unit

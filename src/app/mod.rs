@@ -50,6 +50,9 @@ pub fn load_config(arg: &ConfigArg, overrides: &Overrides) -> Result<Config, Con
     if overrides.log_json {
         config.log.format = LogFormat::Json;
     }
+    if let Some(file) = &overrides.web_config_file {
+        config.metrics.web_config_file.clone_from(file);
+    }
     let problems = config.validate();
     if problems.is_empty() {
         Ok(config)
@@ -87,6 +90,16 @@ fn load_run_config(args: &RunArgs) -> Result<Config, ConfigErrors> {
 /// Starts logging as the config says (`RUST_LOG` wins over `log.level`).
 pub fn init_logging(config: &Config) {
     logging::init(&config.log);
+}
+
+/// Checks that `[daemon] user`, if set, exists, as `run` does before anything else
+/// (`file` is the config file, `None` for the built-in default).
+///
+/// # Errors
+/// [`ConfigErrors`] naming `daemon.user` for an unknown user (exit 78); the lookup's own
+/// error when the user database cannot be read.
+pub fn check_user(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    privileges::find_user(&config.daemon.user, file).map(drop)
 }
 
 /// Interface label of traffic read from files (`run --pcap` and `replay`).

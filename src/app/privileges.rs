@@ -1,5 +1,6 @@
-//! Dropping root after start-up: switch to `[daemon] user`, keep only `CAP_NET_RAW`, and
-//! hand that user the state directory root created.
+//! Dropping root after start-up: switch to `[daemon] user` and keep only `CAP_NET_RAW`.
+//! (The state directory is handed to that user before, through its open handle, by
+//! `alert::sinks::StateDir`: never through a path, never the files in it.)
 //!
 //! Started as root outside systemd, netwarden looks the user up first ([`find_user`]: a
 //! user that does not exist is a configuration error), opens its capture sockets and binds
@@ -64,19 +65,16 @@ fn unknown_user(user: &str, config: Option<&Path>) -> ConfigErrors {
     )])
 }
 
-/// Switches to `account` if the process runs as root, first handing it the state
-/// directory `state` (and what is in it) that root created. Returns whether it did.
+/// Switches to `account` if the process runs as root. Returns whether it did. (The state
+/// directory is handed over before, through its handle: `alert::sinks::StateDir`.)
 ///
 /// # Errors
 /// Any step of the switch fails.
-pub(super) fn drop_to_user(account: &User, state: Option<&Path>) -> anyhow::Result<bool> {
+pub(super) fn drop_to_user(account: &User) -> anyhow::Result<bool> {
     let user = account.name.as_str();
     if !Uid::effective().is_root() {
         tracing::info!(user, "Not running as root; keeping the current identity.");
         return Ok(false);
-    }
-    if let Some(dir) = state.filter(|d| d.is_dir()) {
-        give(dir, account).with_context(|| format!("handing {} to `{user}`", dir.display()))?;
     }
     switch(account.uid, account.gid).with_context(|| format!("dropping privileges to `{user}`"))?;
     tracing::info!(
@@ -86,18 +84,6 @@ pub(super) fn drop_to_user(account: &User, state: Option<&Path>) -> anyhow::Resu
         "Dropped root; keeping only CAP_NET_RAW."
     );
     Ok(true)
-}
-
-/// Makes `account` the owner of `dir` and of the files directly in it.
-fn give(dir: &Path, account: &User) -> std::io::Result<()> {
-    let owner = |p: &Path| {
-        std::os::unix::fs::chown(p, Some(account.uid.as_raw()), Some(account.gid.as_raw()))
-    };
-    owner(dir)?;
-    for entry in std::fs::read_dir(dir)? {
-        owner(&entry?.path())?;
-    }
-    Ok(())
 }
 
 fn switch(uid: Uid, gid: Gid) -> anyhow::Result<()> {

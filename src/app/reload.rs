@@ -10,6 +10,8 @@
 //! their firing alerts, see `Detector::reload`), and the config handed to the self-alert
 //! monitor. Sections that shape the running process (capture, flows, networks, metrics,
 //! alerting, daemon, log) need a restart: a change there is logged as such and ignored.
+//! The files are read on a blocking thread with a deadline ([`READ_DEADLINE`]), so a
+//! slow or stuck read never holds the control thread that answers SIGTERM.
 //! A config that fails to load or validate is refused as a whole: every problem is logged
 //! with its file, line and key, the running config stays, and
 //! `netwarden_config_last_reload_successful` drops to 0 until a reload succeeds.
@@ -26,9 +28,12 @@ use tokio::sync::{mpsc, watch};
 use super::load_run_config;
 use super::systemd::Notifier;
 use crate::cli::RunArgs;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigErrors, RuleKind};
 use crate::detect::RuleSet;
 use crate::telemetry::ReloadMetrics;
+
+/// Longest a reload may take to read the config, rule files and blocklists.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Quiet time after a file event before reloading, so an editor's write-rename-chmod
 /// sequence (or `cp` of several rule files) becomes one reload.
@@ -67,11 +72,10 @@ impl Reloader {
         }
     }
 
-    /// Loads the config again and, if it is valid, puts its rules into effect. Returns
-    /// whether the reload was accepted.
-    pub(super) fn reload(&mut self, why: &str) -> bool {
-        self.notifier.reloading();
-        let accepted = match self.load() {
+    /// Puts `loaded` (the config read again, see [`load`]) into effect if it is valid.
+    /// Returns whether the reload was accepted.
+    pub(super) fn reload(&mut self, why: &str, loaded: Loaded) -> bool {
+        let accepted = match loaded {
             Ok((config, rules)) => {
                 self.warn_restart_only_changes(&config);
                 for worker in &self.workers {
@@ -84,6 +88,7 @@ impl Reloader {
                 self.rules = rules;
                 self.metrics.succeeded.inc();
                 self.metrics.mark_loaded();
+                self.metrics.count_rules(alerting_kinds(&self.rules));
                 true
             }
             Err(problems) => {
@@ -104,11 +109,24 @@ impl Reloader {
         accepted
     }
 
-    /// The config as the daemon would load it at start-up, and its rule set.
-    fn load(&self) -> Result<(Config, Arc<RuleSet>), crate::config::ConfigErrors> {
-        let config = load_run_config(&self.args)?;
-        let rules = RuleSet::build(&config)?;
-        Ok((config, Arc::new(rules)))
+    /// Reads the config and its files again on a thread of its own, so the control
+    /// thread keeps answering signals; a read that takes longer than [`READ_DEADLINE`] is
+    /// a refused reload (its thread is left to finish on its own).
+    async fn load_off_thread(&self) -> Loaded {
+        let args = self.args.clone();
+        let read = tokio::task::spawn_blocking(move || load(&args));
+        let problem = match tokio::time::timeout(READ_DEADLINE, read).await {
+            Ok(Ok(loaded)) => return loaded,
+            Ok(Err(e)) => format!("reading the configuration failed: {e}"),
+            Err(_) => format!(
+                "reading the configuration and its files took longer than {}s",
+                READ_DEADLINE.as_secs()
+            ),
+        };
+        Err(ConfigErrors(vec![ConfigError::whole_file(
+            &config_shown(&self.args),
+            problem,
+        )]))
     }
 
     /// Logs every section that changed but only takes effect after a restart.
@@ -155,6 +173,43 @@ impl Reloader {
             rules_dir: std::fs::canonicalize(rules_dir).ok(),
         }
     }
+}
+
+/// A reload's config and rule set, or why it is refused.
+pub(super) type Loaded = Result<(Config, Arc<RuleSet>), ConfigErrors>;
+
+/// The config as the daemon would load it at start-up, and its rule set; refused when no
+/// rule could alert any more and the config does not allow that.
+fn load(args: &RunArgs) -> Loaded {
+    let config = load_run_config(args)?;
+    let rules = RuleSet::build(&config)?;
+    if alerting_kinds(&rules).is_empty() && !config.allow_no_rules {
+        return Err(ConfigErrors(vec![ConfigError::whole_file(
+            &config_shown(args),
+            "no rule that can alert would be left (none, or only shadow rules), which \
+             switches detection off; set allow_no_rules = true to allow it"
+                .to_owned(),
+        )]));
+    }
+    Ok((config, Arc::new(rules)))
+}
+
+/// The config file as errors name it.
+fn config_shown(args: &RunArgs) -> PathBuf {
+    args.config.config.as_deref().map_or_else(
+        || PathBuf::from(crate::config::BUILT_IN_PATH),
+        Path::to_owned,
+    )
+}
+
+/// The kinds of the rules of `rules` that can alert: shadow rules only count.
+pub(super) fn alerting_kinds(rules: &RuleSet) -> Vec<RuleKind> {
+    rules
+        .rules()
+        .iter()
+        .filter(|r| !r.shadow)
+        .map(|r| r.kind)
+        .collect()
 }
 
 /// Which paths matter, as absolute paths whose directory part is canonical (a file may
@@ -283,7 +338,9 @@ pub(super) async fn run(mut reloader: Reloader) {
             }
             else => return,
         };
-        reloader.reload(why);
+        reloader.notifier.reloading();
+        let loaded = reloader.load_off_thread().await;
+        reloader.reload(why, loaded);
         files.update(reloader.watched());
     }
 }

@@ -92,11 +92,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
 pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Result<ReplaySummary> {
     let shared = Shared::new(config)?;
     let admin = match args.overrides.listen {
-        Some(_) => Some(super::daemon::AdminThread::start(
-            config.metrics.listen,
-            &shared,
-            true,
-        )?),
+        Some(_) => Some(super::daemon::AdminThread::start(config, &shared, true)?),
         None => None,
     };
     let metrics = shared.metrics.worker(FILE_INTERFACE, "0");

@@ -211,6 +211,7 @@ fn replay_case(
             listen: None,
             protect: Vec::new(),
             log_json: false,
+            web_config_file: None,
         },
         json: true,
         workers: 1,

@@ -5,10 +5,17 @@
 //! own: the rules that raise alerts, or the runtime sinks (`crate::alert::sinks` builds
 //! those from this section).
 //!
-//! Invariant after [`AlertingConfig::validate`] reports nothing: every URL is a plain
-//! `http://` URL with a host, every bound is within its `limits` range.
+//! Receivers are reached over `http://` or `https://`; the client settings follow
+//! Prometheus's `alertmanager_config` (`tls_config`, `basic_auth`, `authorization`), once
+//! for the Alertmanager URLs and once for the webhook. Secrets are only ever read from
+//! files, never written in this file.
+//!
+//! Invariant after [`AlertingConfig::validate`] reports nothing: every URL is an
+//! `http://` or `https://` URL with a host and no credentials in it (they would travel in
+//! the `Host` header); each receiver has at most one of `basic_auth` and
+//! `authorization`, each complete; every bound is within its `limits` range.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +69,12 @@ pub struct AlertingConfig {
     /// Alertmanager with its original `startsAt`, and if no worker reports it firing again
     /// within this time it is resolved.
     pub restore_grace: HumanDuration,
+    /// TLS for `https://` Alertmanager URLs.
+    pub tls_config: TlsClientConfig,
+    /// HTTP basic authentication to the Alertmanagers.
+    pub basic_auth: BasicAuthConfig,
+    /// An `Authorization` header (e.g. a bearer token) to the Alertmanagers.
+    pub authorization: AuthorizationConfig,
     /// A generic webhook receiving each transition as one JSON object.
     pub webhook: WebhookConfig,
 }
@@ -80,6 +93,9 @@ impl Default for AlertingConfig {
             shutdown_grace: HumanDuration::secs(5),
             log_file: PathBuf::new(),
             restore_grace: HumanDuration::secs(300),
+            tls_config: TlsClientConfig::default(),
+            basic_auth: BasicAuthConfig::default(),
+            authorization: AuthorizationConfig::default(),
             webhook: WebhookConfig::default(),
         }
     }
@@ -89,8 +105,66 @@ impl Default for AlertingConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
-    /// `http://` URL receiving a POST per transition. Empty: no webhook.
+    /// `http://` or `https://` URL receiving a POST per transition. Empty: no webhook.
     pub url: String,
+    /// TLS for an `https://` webhook.
+    pub tls_config: TlsClientConfig,
+    /// HTTP basic authentication to the webhook.
+    pub basic_auth: BasicAuthConfig,
+    /// An `Authorization` header to the webhook.
+    pub authorization: AuthorizationConfig,
+}
+
+/// How an `https://` receiver is trusted and how netwarden proves who it is (Prometheus's
+/// `tls_config`). Relative paths are relative to the config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsClientConfig {
+    /// PEM file of the CA certificates the receiver's certificate must chain to. Empty:
+    /// the system's CA certificates.
+    pub ca_file: PathBuf,
+    /// PEM file of a client certificate (mutual TLS); needs `key_file`.
+    pub cert_file: PathBuf,
+    /// PEM file of the client certificate's private key.
+    pub key_file: PathBuf,
+    /// Name the receiver's certificate must be valid for. Empty: the URL's host.
+    pub server_name: String,
+    /// Accept any certificate. Only for tests: anyone on the path can then read and
+    /// change the alerts.
+    pub insecure_skip_verify: bool,
+}
+
+/// HTTP basic authentication (Prometheus's `basic_auth`). The password is only ever read
+/// from `password_file`, at every request (so it can be rotated without a restart).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicAuthConfig {
+    /// User name. Empty: no basic authentication.
+    pub username: String,
+    /// File holding the password (surrounding whitespace is ignored), readable by the
+    /// user netwarden runs as.
+    pub password_file: PathBuf,
+}
+
+/// An `Authorization: <type> <credentials>` header (Prometheus's `authorization`). The
+/// credentials are only ever read from `credentials_file`, at every request.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// The scheme, `Bearer` unless another is needed (`Basic` is `basic_auth`'s job).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// File holding the credentials (e.g. the bearer token). Empty: no header.
+    pub credentials_file: PathBuf,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        AuthorizationConfig {
+            kind: "Bearer".to_owned(),
+            credentials_file: PathBuf::new(),
+        }
+    }
 }
 
 impl AlertingConfig {
@@ -112,6 +186,21 @@ impl AlertingConfig {
         {
             bad("alerting.webhook.url", msg);
         }
+        validate_client(
+            "alerting",
+            &self.tls_config,
+            &self.basic_auth,
+            &self.authorization,
+            bad,
+        );
+        let w = &self.webhook;
+        validate_client(
+            "alerting.webhook",
+            &w.tls_config,
+            &w.basic_auth,
+            &w.authorization,
+            bad,
+        );
         if self.resend_interval.0.as_secs() < 1 {
             bad("alerting.resend_interval", "must be at least 1s".to_owned());
         }
@@ -152,21 +241,104 @@ impl AlertingConfig {
             );
         }
     }
+
+    /// Makes the client files relative to `base` (the config file's folder).
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        for tls in [&mut self.tls_config, &mut self.webhook.tls_config] {
+            for file in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file] {
+                resolve(file, base);
+            }
+        }
+        resolve(&mut self.basic_auth.password_file, base);
+        resolve(&mut self.authorization.credentials_file, base);
+        resolve(&mut self.webhook.basic_auth.password_file, base);
+        resolve(&mut self.webhook.authorization.credentials_file, base);
+    }
 }
 
-/// Checks that `url` is an `http://` URL with a host. TLS is not built in: put a local
-/// TLS-terminating proxy in front of a receiver that only speaks HTTPS.
+fn resolve(file: &mut PathBuf, base: &Path) {
+    if !file.as_os_str().is_empty() {
+        *file = base.join(&*file);
+    }
+}
+
+/// Checks one receiver's client settings; `section` is the dotted table they are in.
+fn validate_client(
+    section: &str,
+    tls: &TlsClientConfig,
+    basic: &BasicAuthConfig,
+    authorization: &AuthorizationConfig,
+    bad: &mut impl FnMut(&str, String),
+) {
+    let empty = |p: &Path| p.as_os_str().is_empty();
+    if !tls.server_name.is_empty()
+        && rustls::pki_types::ServerName::try_from(tls.server_name.as_str()).is_err()
+    {
+        bad(
+            &format!("{section}.tls_config.server_name"),
+            format!("`{}` is not a DNS name or IP address", tls.server_name),
+        );
+    }
+    if empty(&tls.cert_file) != empty(&tls.key_file) {
+        bad(
+            &format!("{section}.tls_config.cert_file"),
+            "cert_file and key_file go together".to_owned(),
+        );
+    }
+    if basic.username.is_empty() != empty(&basic.password_file) {
+        bad(
+            &format!("{section}.basic_auth.password_file"),
+            "username and password_file go together (the password is never written inline)"
+                .to_owned(),
+        );
+    }
+    if basic.username.contains(':') {
+        bad(
+            &format!("{section}.basic_auth.username"),
+            "must not contain `:`".to_owned(),
+        );
+    }
+    let has_authorization = !empty(&authorization.credentials_file);
+    if has_authorization && !basic.username.is_empty() {
+        bad(
+            &format!("{section}.authorization"),
+            "set basic_auth or authorization, not both".to_owned(),
+        );
+    }
+    let kind = &authorization.kind;
+    if kind.is_empty()
+        || kind.eq_ignore_ascii_case("basic")
+        || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        bad(
+            &format!("{section}.authorization.type"),
+            format!(
+                "`{kind}` is not an authorization scheme such as Bearer (for Basic use basic_auth)"
+            ),
+        );
+    }
+}
+
+/// Checks that `url` is an `http://` or `https://` URL with a host and no credentials.
 fn check_http_url(url: &str) -> Result<(), String> {
     let parsed: hyper::Uri = url
         .parse()
         .map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
-    if parsed.scheme_str() != Some("http") {
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) {
         return Err(format!(
-            "`{url}`: only http:// URLs are supported (no TLS in this build)"
+            "`{url}`: only http:// and https:// URLs are supported"
         ));
     }
     if parsed.host().is_none_or(str::is_empty) {
         return Err(format!("`{url}` has no host"));
+    }
+    if parsed.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // Shown without the URL: it holds a secret.
+        return Err(
+            "a URL holds credentials (`user:password@`): they would be sent in the Host header; \
+             use basic_auth with password_file (or authorization) instead"
+                .to_owned(),
+        );
     }
     Ok(())
 }
@@ -187,25 +359,55 @@ mod tests {
     }
 
     #[test]
-    fn https_and_hostless_urls_are_refused() {
+    fn other_schemes_hostless_urls_and_urls_with_credentials_are_refused() {
         let c = AlertingConfig {
             alertmanager_urls: vec![
                 "https://am:9093".to_owned(),
                 "http://127.0.0.1:9093".to_owned(),
                 "/api".to_owned(),
+                "https://alice:s3cret@am:9093".to_owned(),
             ],
             webhook: WebhookConfig {
                 url: "ftp://x".to_owned(),
+                ..WebhookConfig::default()
             },
             ..AlertingConfig::default()
         };
-        let keys: Vec<String> = problems(&c).into_iter().map(|(k, _)| k).collect();
+        let found = problems(&c);
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
             [
                 "alerting.alertmanager_urls",
                 "alerting.alertmanager_urls",
                 "alerting.webhook.url"
+            ]
+        );
+        assert!(found[1].1.contains("Host header"), "{found:?}");
+        assert!(!found[1].1.contains("s3cret"), "the secret is not echoed");
+    }
+
+    #[test]
+    fn client_settings_must_be_complete_and_not_both_kinds_of_auth() {
+        let mut c = AlertingConfig::default();
+        c.tls_config.cert_file = PathBuf::from("client.pem");
+        c.basic_auth.username = "netwarden".to_owned();
+        c.webhook.basic_auth = BasicAuthConfig {
+            username: "hook".to_owned(),
+            password_file: PathBuf::from("pw"),
+        };
+        c.webhook.authorization.credentials_file = PathBuf::from("token");
+        c.webhook.authorization.kind = "Basic".to_owned();
+        c.webhook.tls_config.server_name = "not a name".to_owned();
+        let keys: Vec<String> = problems(&c).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "alerting.tls_config.cert_file",
+                "alerting.basic_auth.password_file",
+                "alerting.webhook.tls_config.server_name",
+                "alerting.webhook.authorization",
+                "alerting.webhook.authorization.type",
             ]
         );
     }

@@ -20,7 +20,7 @@ use toml::de::{DeTable, Deserializer};
 use super::rules::{self, HostGroupConfig, MAX_HOST_GROUPS, MAX_RULES, RuleConfig};
 use super::{
     BUILT_IN_PATH, BUILT_IN_RULES_PATH, Config, ConfigError, ConfigErrors, DEFAULT_CONFIG_TOML,
-    DEFAULT_RULES_TOML, LoadedConfig, RulesFile,
+    DEFAULT_RULES_TOML, LoadedConfig, MAX_CONFIG_BYTES, RulesFile, read_text,
 };
 
 /// One file's rules and host groups, with its text to locate problems in.
@@ -45,6 +45,7 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
     };
     let (mut config, positions, mut errors) = read_document::<Config>(&text, &shown)?;
     errors.extend(settings_problems(&config, &text, &shown));
+    let main = (shown.clone(), text.clone());
     let mut sources = vec![RuleSource {
         rules: std::mem::take(&mut config.rules),
         positions,
@@ -52,7 +53,7 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
         path: shown,
         text,
     }];
-    for (file, text) in rule_files(&config, path, &mut errors) {
+    for (file, text) in rule_files(&config, path, (&main.0, &main.1), &mut errors) {
         match read_document::<RulesFile>(&text, &file) {
             Ok((f, positions, problems)) => {
                 errors.extend(problems);
@@ -79,6 +80,10 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
     // for the embedded default); the rule set and the reloader see absolute paths.
     let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
     rules::resolve_rule_paths(&mut config.rules, base);
+    if !config.metrics.web_config_file.as_os_str().is_empty() {
+        config.metrics.web_config_file = base.join(&config.metrics.web_config_file);
+    }
+    config.alerting.resolve_paths(base);
     Ok(LoadedConfig {
         config,
         path: path.map(Path::to_owned),
@@ -112,16 +117,17 @@ pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
 
 /// The text of `path`.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))
+    read_text(path, MAX_CONFIG_BYTES).map_err(|e| ConfigError::whole_file(path, e.to_string()))
 }
 
 /// Every `*.toml` of the config's `rules_dir` (relative to the config file), in name
-/// order, with its text; for the embedded default, the embedded default rules. A missing
-/// folder has no files; an unreadable file is a problem.
+/// order, with its text; for the embedded default, the embedded default rules. A folder
+/// the config names (`main`: its file and text) must be readable; left at its default, a
+/// missing one has no files. An unreadable file is a problem.
 fn rule_files(
     config: &Config,
     path: Option<&Path>,
+    main: (&Path, &str),
     errors: &mut Vec<ConfigError>,
 ) -> Vec<(PathBuf, String)> {
     let Some(p) = path else {
@@ -132,8 +138,16 @@ fn rule_files(
         .parent()
         .unwrap_or(Path::new("."))
         .join(&config.rules_dir.0);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !sets_rules_dir(main.1) => {
+            return Vec::new();
+        }
+        Err(e) => {
+            let message = format!("rules folder {}: cannot read: {e}", dir.display());
+            errors.push(ConfigError::at_key(main.0, main.1, "rules_dir", message));
+            return Vec::new();
+        }
     };
     let mut names: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -151,6 +165,11 @@ fn rule_files(
             }
         })
         .collect()
+}
+
+/// Whether the config text sets `rules_dir` itself (rather than leaving the default).
+fn sets_rules_dir(source: &str) -> bool {
+    toml::from_str::<toml::Table>(source).is_ok_and(|t| t.contains_key("rules_dir"))
 }
 
 /// Parses `source` into `T` (a [`Config`] or [`RulesFile`]): its `rules` through
@@ -271,5 +290,77 @@ fn check_rules(sources: &[RuleSource], errors: &mut Vec<ConfigError>) {
     if groups.len() > MAX_HOST_GROUPS {
         let message = format!("host_groups: at most {MAX_HOST_GROUPS} host groups");
         errors.push(ConfigError::whole_file(main, message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `config` written as `netwarden.toml` in a new folder.
+    fn config_in(config: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netwarden.toml");
+        std::fs::write(&path, config).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_rules_folder_the_config_names_must_exist() {
+        let (_dir, path) = config_in("# rules\nrules_dir = \"rules.d\"\n[log]\nlevel = \"info\"\n");
+        let errs = load(Some(&path)).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let shown = errs[0].to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "{}:2:1: key `rules_dir`: rules folder ",
+                path.display()
+            )),
+            "{shown}"
+        );
+        assert!(shown.contains("No such file or directory"), "{shown}");
+        // Left at its default, a missing folder only means no rule files.
+        let (_dir, path) = config_in("[log]\nlevel = \"info\"\n");
+        assert!(load(Some(&path)).unwrap().config.rules.is_empty());
+    }
+
+    #[test]
+    fn a_fifo_or_device_among_the_rule_files_is_refused_without_waiting() {
+        let (dir, path) = config_in("rules_dir = \"rules.d\"\n");
+        let rules = dir.path().join("rules.d");
+        std::fs::create_dir(&rules).unwrap();
+        nix::unistd::mkfifo(&rules.join("a.toml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", rules.join("b.toml")).unwrap();
+        let errs: Vec<String> = load(Some(&path))
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                format!(
+                    "{}: not a regular file (a FIFO)",
+                    rules.join("a.toml").display()
+                ),
+                format!(
+                    "{}: not a regular file (a device)",
+                    rules.join("b.toml").display()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_oversized_config_file_is_refused() {
+        let (_dir, path) = config_in("");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+        let errs = load(Some(&path)).unwrap_err().0;
+        assert_eq!(
+            errs[0].to_string(),
+            format!("{}: larger than {MAX_CONFIG_BYTES} bytes", path.display())
+        );
     }
 }

@@ -16,11 +16,13 @@
 mod alerting;
 mod capture_filter;
 mod error;
+mod file;
 mod load;
 mod locate;
 mod rules;
 mod self_alerts;
 mod values;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,9 +30,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use alerting::{AlertingConfig, WebhookConfig};
+pub use alerting::{
+    AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
+};
 pub use capture_filter::{CaptureFilter, FilterInstruction};
 pub use error::{ConfigError, ConfigErrors};
+pub use file::{MAX_BLOCKLIST_BYTES, MAX_CONFIG_BYTES, ReadError, read_text};
 pub use load::{load, parse};
 pub use rules::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
@@ -74,6 +79,8 @@ pub mod limits {
     pub const MIN_FLOWS: usize = 1_024;
     /// Largest allowed flow-table cap (about 160 bytes each).
     pub const MAX_FLOWS: usize = 64 * 1024 * 1024;
+    /// Largest allowed `metrics.max_connections`.
+    pub const MAX_HTTP_CONNECTIONS: usize = 65_536;
 }
 
 /// The whole configuration file.
@@ -96,8 +103,14 @@ pub struct Config {
     /// Alert delivery: Alertmanager, webhook, log file.
     pub alerting: AlertingConfig,
     /// Folder of rule files (`*.toml`, each with `[[rules]]` and `[[host_groups]]`), read in
-    /// name order; relative to the config file. A missing folder means no rule files.
+    /// name order; relative to the config file. Set in the file, it must exist and be
+    /// readable (a configuration error otherwise); left at its default, a missing folder
+    /// means no rule files.
     pub rules_dir: RulesDir,
+    /// Whether a reload may leave no rule that can alert (none at all, or only shadow
+    /// ones). Off, such a reload is refused and the running rules stay, so an emptied
+    /// rules folder cannot switch detection off unnoticed.
+    pub allow_no_rules: bool,
     /// Named sets of CIDRs that rules use as their scope.
     pub host_groups: Vec<HostGroupConfig>,
     /// Detection rules (more come from `rules_dir`). [`load`] and [`parse`] read them
@@ -118,7 +131,8 @@ pub struct DaemonConfig {
     /// Where firing alerts are kept across restarts (`alerts.json`). The environment
     /// variable `STATE_DIRECTORY` (set by systemd's `StateDirectory=`) overrides it. Empty:
     /// no persistence. A directory that cannot be created or written is warned about once
-    /// and netwarden runs without persistence.
+    /// and netwarden runs without persistence; one that others than the service user can
+    /// write to, or that belongs to another account, stops start-up.
     pub state_directory: PathBuf,
 }
 
@@ -316,6 +330,23 @@ pub struct MetricsConfig {
     pub top_talkers: usize,
     /// Window of packet time over which top talkers are ranked.
     pub top_talkers_window: HumanDuration,
+    /// How long a client has to send a whole request head: from the connection's start
+    /// (TLS handshake included) for its first request, from the first byte for later ones.
+    /// A client that is slower is disconnected unanswered.
+    pub header_read_timeout: HumanDuration,
+    /// How long a kept-alive connection may wait for its next request, or stall while its
+    /// answer is written, before it is closed.
+    pub idle_timeout: HumanDuration,
+    /// Most connections open at once. At the cap, the connection idle the longest (no
+    /// request in progress) is closed to admit the new one. It is also lowered at start so
+    /// that the endpoint never takes the file descriptors alert delivery and the state
+    /// file need (see the README's Security section).
+    pub max_connections: usize,
+    /// TLS and basic authentication for the endpoint: a YAML file in the Prometheus
+    /// exporter-toolkit format (the `--web.config.file` of `node_exporter`), relative to
+    /// this file. `netwarden run --web-config-file` overrides it. Empty: plain HTTP, no
+    /// authentication.
+    pub web_config_file: PathBuf,
 }
 
 impl Default for MetricsConfig {
@@ -324,6 +355,10 @@ impl Default for MetricsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9847)),
             top_talkers: 10,
             top_talkers_window: HumanDuration::secs(10),
+            header_read_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(120),
+            max_connections: 64,
+            web_config_file: PathBuf::new(),
         }
     }
 }
@@ -488,6 +523,7 @@ impl Config {
                 "must be at least 1s".to_owned(),
             );
         }
+        m.validate_limits(&mut bad);
         self.alerting.validate(&mut bad);
         self.self_alerts.validate(&mut bad);
         problems
@@ -520,6 +556,43 @@ impl Config {
                     format!("network `{}` lists no CIDRs", n.name),
                 );
             }
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Checks the endpoint's timeouts and connection cap.
+    fn validate_limits(&self, bad: &mut impl FnMut(&str, String)) {
+        let within = |d: HumanDuration, low: Duration, high: Duration| (low..=high).contains(&d.0);
+        if !within(
+            self.header_read_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        ) {
+            bad(
+                "metrics.header_read_timeout",
+                "must be between 100ms and 5m".to_owned(),
+            );
+        }
+        if !within(
+            self.idle_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ) {
+            bad(
+                "metrics.idle_timeout",
+                "must be between 1s and 1h".to_owned(),
+            );
+        }
+        if !(1..=limits::MAX_HTTP_CONNECTIONS).contains(&self.max_connections) {
+            bad(
+                "metrics.max_connections",
+                format!(
+                    "must be 1 to {}, got {}",
+                    limits::MAX_HTTP_CONNECTIONS,
+                    self.max_connections
+                ),
+            );
         }
     }
 }
@@ -622,6 +695,29 @@ mod tests {
         );
         assert!(
             errs[2].starts_with("test.toml:6:1: key `metrics.top_talkers`"),
+            "{}",
+            errs[2]
+        );
+    }
+
+    #[test]
+    fn endpoint_limits_are_checked_with_their_lines() {
+        let errs = errors_of(
+            "[metrics]\nheader_read_timeout = \"1ms\"\nidle_timeout = \"2h\"\nmax_connections = 0\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("test.toml:2:1: key `metrics.header_read_timeout`"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("test.toml:3:1: key `metrics.idle_timeout`"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].starts_with("test.toml:4:1: key `metrics.max_connections`"),
             "{}",
             errs[2]
         );

@@ -23,7 +23,7 @@
 //! Invariant: [`DnsPacket::new_checked`] proves the 12-byte header is present; names are read
 //! through `get` only, with a loop bounded by the 127-label cap.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use super::{DecodeError, Decoded, DnsName, DnsQuestion, DnsRepr, Field, Layer, Reason, be16};
 
@@ -234,9 +234,42 @@ impl fmt::Display for DnsName<'_> {
     }
 }
 
+/// `text`, the dotted form of a name from a packet (its labels joined by `.`), made safe
+/// to hand to people and to other programs: every byte but an ASCII letter, digit, `-`,
+/// `_` and the separating `.` is written `\DDD` (RFC 1035 §5.1, the form of
+/// [`DnsName`]'s `Display`), so no control character (a newline), markup (`<`, `&`,
+/// quotes), `\` or non-ASCII byte gets through as itself. Runs when an alert is made,
+/// never per packet.
+pub fn escape_name_text(text: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &byte in text {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\{byte:03}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_text_keeps_host_name_characters_and_escapes_everything_else() {
+        assert_eq!(
+            escape_name_text(b"xn--bcher-kva.example.com"),
+            "xn--bcher-kva.example.com"
+        );
+        assert_eq!(escape_name_text(b"_dmarc.Ex-1.org"), "_dmarc.Ex-1.org");
+        assert_eq!(
+            escape_name_text(b"a\nb<script>&\"x\\.com"),
+            "a\\010b\\060script\\062\\038\\034x\\092.com"
+        );
+        assert_eq!(escape_name_text(&[0xc3, 0xa9, b' ']), "\\195\\169\\032");
+    }
 
     /// A recursive query for `www.example.com` A IN.
     #[rustfmt::skip]

@@ -61,7 +61,7 @@ mod sll;
 mod tcp;
 mod udp;
 
-pub use dns::DnsLabels;
+pub use dns::{DnsLabels, escape_name_text};
 pub use ipv6::MAX_IPV6_EXTENSION_HEADERS;
 pub use mpls::MAX_MPLS_LABELS;
 pub use nflog::MAX_NFLOG_TLVS;

@@ -57,6 +57,11 @@ impl AddrSet {
     }
 }
 
+/// Most entries one set holds (a blocklist rule's files and inline entries together):
+/// building takes about 40 bytes an entry, so a list of ten million cannot take the
+/// daemon past its memory limit.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
 /// Collects entries, then merges them into an [`AddrSet`].
 #[derive(Debug, Default)]
 pub struct AddrSetBuilder {
@@ -76,9 +81,14 @@ impl AddrSetBuilder {
         }
     }
 
-    /// Adds one network (a host is a /32 or /128) to list `list`.
-    pub fn insert(&mut self, net: IpNet, list: u16) {
+    /// Adds one network (a host is a /32 or /128) to list `list`; false, adding nothing,
+    /// once the set holds [`MAX_ENTRIES`].
+    pub fn insert(&mut self, net: IpNet, list: u16) -> bool {
+        if self.entries.len() >= MAX_ENTRIES {
+            return false;
+        }
         self.entries.push((net, list));
+        true
     }
 
     /// The merged set.

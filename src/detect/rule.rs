@@ -21,7 +21,7 @@ use super::rules;
 use super::scope::Scope;
 use super::template::render;
 use crate::alert::lifecycle::{ClearFrom, Lifecycle, MAX_ALERTS_PER_RULE, Timing, Transition};
-use crate::alert::{Alert, AlertKind, AlertState, Contributor, Severity};
+use crate::alert::{Alert, AlertKind, AlertState, Contributor, ContributorKind, Severity};
 use crate::cidr_map::CidrMap;
 use crate::config::{
     ConfigError, RuleConfig, RuleKind, RuleParams, RuleScope, VolumeKey, VolumeProtocol,
@@ -242,6 +242,19 @@ impl Rule {
         })
     }
 
+    /// The `domain` of an alert: a `dns_tunnel` alert's key is (source, registered
+    /// domain), and the domain is its one contributor.
+    fn domain(&self, contributors: &[Contributor]) -> Option<String> {
+        (self.kind == RuleKind::DnsTunnel)
+            .then(|| {
+                contributors
+                    .iter()
+                    .find(|c| c.kind == ContributorKind::Domain)
+            })
+            .flatten()
+            .map(|c| c.value.clone())
+    }
+
     /// The rule's `for` and resolve delay.
     pub(super) fn timing(&self) -> Timing {
         Timing {
@@ -275,6 +288,7 @@ impl Rule {
             src: key.src,
             dst: key.dst,
             network: self.network(key),
+            domain: self.domain(&contributors),
             protocol: self.protocol.map(str::to_owned),
             port: t.peak.port,
             contributors,

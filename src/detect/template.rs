@@ -29,6 +29,7 @@ pub(super) fn render(template: &str, a: &Alert) -> String {
             "dst" => Some(opt(a.dst.map(|s| s.to_string()))),
             "port" => Some(opt(a.port.map(|s| s.to_string()))),
             "network" => Some(opt(a.network.clone())),
+            "domain" => Some(opt(a.domain.clone())),
             "value" => Some(format!("{:.1}", a.value)),
             "threshold" => Some(format!("{:.1}", a.threshold)),
             _ => None,

@@ -913,6 +913,37 @@ fn tcp(
     p
 }
 
+/// A DNS query for `name` (dotted) from `src`, in wire form (the name's bytes leak: tests
+/// only).
+fn dns_query(ts: f64, src: IpAddr, name: &str) -> PacketView<'static> {
+    let mut wire = Vec::new();
+    for label in name.split('.') {
+        wire.push(u8::try_from(label.len()).unwrap());
+        wire.extend_from_slice(label.as_bytes());
+    }
+    let mut p = udp(ts, src, ip("10.0.0.53"));
+    p.dns = Some(crate::decode::DnsRepr {
+        id: 1,
+        is_response: false,
+        opcode: 0,
+        rcode: 0,
+        question_count: 1,
+        answer_count: 0,
+        authority_count: 0,
+        additional_count: 0,
+        question: Some(crate::decode::DnsQuestion {
+            name: crate::decode::DnsName {
+                wire: Vec::leak(wire),
+                is_compressed: false,
+            },
+            qtype: 16,
+            qclass: 1,
+        }),
+        message_len: 80,
+    });
+    p
+}
+
 #[test]
 fn unanswered_traffic_skips_conversations_and_takes_back_completed_handshakes() {
     use crate::flow::TcpState::{Established, None as Fresh, SynReceived, SynSent};
@@ -1013,5 +1044,123 @@ traffic = "unanswered"
             .any(|c| c.kind == crate::alert::ContributorKind::Source),
         "one SYN per source names no source: {:?}",
         flood[0].contributors
+    );
+}
+
+#[test]
+fn a_tunnel_alert_carries_its_domain_so_two_domains_are_two_alerts() {
+    let (mut d, out) = detector(
+        r#"
+[[rules]]
+name = "dns_tunnel"
+kind = "dns_tunnel"
+severity = "warning"
+threshold = 3
+annotations = { summary = "DNS tunnel to {{ domain }}" }
+"#,
+    );
+    let client = ip("10.0.0.7");
+    for (i, label) in [
+        "dGhpcyBpcyBlbmNvZGVkIGRhdGE",
+        "c2Vjb25kIGNodW5rIG9mIGRhdGE",
+        "dGhpcmQgY2h1bmsgb2YgZGF0YQ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let t = f64::from(u32::try_from(i).unwrap());
+        d.observe(&dns_query(t, client, &format!("{label}.t.example.com")));
+        d.observe(&dns_query(
+            t + 0.5,
+            client,
+            &format!("{label}.x.example.org"),
+        ));
+    }
+    d.tick(secs(4.0));
+    let mut domains: Vec<(Option<String>, String)> = emitted(&out)
+        .into_iter()
+        .map(|a| (a.domain, a.annotations["summary"].clone()))
+        .collect();
+    domains.sort();
+    assert_eq!(
+        domains,
+        [
+            (
+                Some("example.com".to_owned()),
+                "DNS tunnel to example.com".to_owned()
+            ),
+            (
+                Some("example.org".to_owned()),
+                "DNS tunnel to example.org".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_domain_from_packets_leaves_escaped_in_every_field() {
+    let (mut d, out) = detector(
+        r#"
+[[rules]]
+name = "dns_tunnel"
+kind = "dns_tunnel"
+severity = "warning"
+threshold = 2
+annotations = { summary = "DNS tunnel to {{ domain }}" }
+"#,
+    );
+    for (t, label) in [
+        (0.0, "dGhpcyBpcyBlbmNvZGVkIGRhdGE"),
+        (1.0, "c2Vjb25kIGNodW5rIG9mIGRhdGE"),
+    ] {
+        let name = format!("{label}.x\n<b>y\".com");
+        d.observe(&dns_query(t, ip("10.0.0.7"), &name));
+    }
+    d.tick(secs(3.0));
+    let alerts = emitted(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    let escaped = "x\\010\\060b\\062y\\034.com";
+    assert_eq!(alert.domain.as_deref(), Some(escaped));
+    assert_eq!(alert.contributors[0].value, escaped);
+    assert_eq!(
+        alert.annotations["summary"],
+        format!("DNS tunnel to {escaped}")
+    );
+}
+
+#[test]
+fn a_blocklist_that_is_a_fifo_or_past_the_entry_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("list.txt");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Nobody writes to the FIFO: reading it would wait for ever.
+    let errors = RuleSet::build(&config(&blocklist_rules(&fifo)))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        errors,
+        format!(
+            "{}: rule `blocklisted`: blocklist: not a regular file (a FIFO)",
+            fifo.display()
+        )
+    );
+    let big = dir.path().join("big.txt");
+    let mut text = String::new();
+    for i in 0..=super::addr_set::MAX_ENTRIES {
+        let [_, a, b, c] = u32::try_from(i).unwrap().to_be_bytes();
+        std::fmt::Write::write_fmt(&mut text, format_args!("10.{a}.{b}.{c}\n")).unwrap();
+    }
+    std::fs::write(&big, text).unwrap();
+    let errors = RuleSet::build(&config(&blocklist_rules(&big)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains(&format!(
+            "{}: more than {} entries",
+            big.display(),
+            super::addr_set::MAX_ENTRIES
+        )),
+        "{errors}"
     );
 }

@@ -83,6 +83,7 @@ fn transition(rule: &str, t: &Transition<'_, String, Tick, Peak>) -> Alert {
         src: None,
         dst: None,
         network: None,
+        domain: None,
         protocol: None,
         port: None,
         contributors: Vec::new(),

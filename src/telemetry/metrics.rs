@@ -18,6 +18,7 @@ use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
 use crate::networks::Direction;
+use crate::vocabulary::RuleKind;
 
 /// Protocol label of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,6 +90,8 @@ pub struct Metrics {
     pub reload: ReloadMetrics,
     /// Self-alerts firing now, by rule and severity (set by `crate::health`).
     pub self_alerts_firing: IntGaugeVec,
+    /// The metrics endpoint's own connections.
+    pub http: HttpMetrics,
     network_names: Vec<String>,
 }
 
@@ -384,6 +387,7 @@ impl Metrics {
                 "Self-alerts (netwarden about itself) firing now, by rule and severity.",
                 &["rule", "severity"],
             )?,
+            http: HttpMetrics::new(&r)?,
             network_names: network_names.to_vec(),
             registry: r,
         };
@@ -786,6 +790,40 @@ impl RuleMetrics {
     }
 }
 
+/// The metrics endpoint's connections: how many are open, and what it turned away.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    /// Connections open now.
+    pub open: IntGauge,
+    rejections: IntCounterVec,
+}
+
+impl HttpMetrics {
+    fn new(r: &Registry) -> prometheus::Result<HttpMetrics> {
+        let open = IntGauge::new(
+            "netwarden_http_connections_open",
+            "Connections open to the metrics endpoint.",
+        )?;
+        r.register(Box::new(open.clone()))?;
+        Ok(HttpMetrics {
+            open,
+            rejections: counter_vec(
+                r,
+                "netwarden_http_rejections_total",
+                "Connections or requests the metrics endpoint turned away, by reason.",
+                &["reason"],
+            )?,
+        })
+    }
+
+    /// Counts one connection or request turned away for `reason` (`header_timeout`,
+    /// `idle_timeout`, `evicted`, `over_capacity`, `tls_handshake`, `unauthorized`,
+    /// `rate_limited`).
+    pub fn reject(&self, reason: &'static str) {
+        self.rejections.with_label_values(&[reason]).inc();
+    }
+}
+
 /// Config reload outcomes (`netwarden_config_*`), as Prometheus itself exports them.
 #[derive(Clone)]
 pub struct ReloadMetrics {
@@ -797,6 +835,9 @@ pub struct ReloadMetrics {
     pub last_successful: IntGauge,
     /// Wall-clock time of the last config that took effect (start-up counts).
     pub last_success_time: IntGauge,
+    /// Rules that can alert (not shadow) in the running config, by kind; every kind has a
+    /// series, so zero is visible.
+    pub rules_loaded: IntGaugeVec,
 }
 
 impl ReloadMetrics {
@@ -818,14 +859,39 @@ impl ReloadMetrics {
             "When the running config took effect, seconds since the epoch.",
         )?;
         r.register(Box::new(last_success_time.clone()))?;
+        let rules_loaded = gauge_vec(
+            r,
+            "netwarden_rules_loaded",
+            "Detection rules in effect that can alert (shadow rules excluded), by kind.",
+            &["kind"],
+        )?;
         let m = ReloadMetrics {
             succeeded: reloads.with_label_values(&["success"]),
             failed: reloads.with_label_values(&["failure"]),
             last_successful,
             last_success_time,
+            rules_loaded,
         };
         m.mark_loaded();
+        m.count_rules(std::iter::empty());
         Ok(m)
+    }
+
+    /// Sets [`Self::rules_loaded`] to the running rules that can alert, given by kind.
+    pub fn count_rules(&self, alerting: impl IntoIterator<Item = RuleKind>) {
+        let mut counts = [0_i64; RuleKind::ALL.len()];
+        for kind in alerting {
+            if let Some(n) = RuleKind::ALL
+                .iter()
+                .position(|&k| k == kind)
+                .and_then(|i| counts.get_mut(i))
+            {
+                *n = n.saturating_add(1);
+            }
+        }
+        for (kind, n) in RuleKind::ALL.iter().zip(counts) {
+            self.rules_loaded.with_label_values(&[kind.as_str()]).set(n);
+        }
     }
 
     /// Records that a config took effect now.

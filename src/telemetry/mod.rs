@@ -16,6 +16,7 @@ mod top_talkers;
 pub use metrics::{AlertMetrics, AlertSinkMetrics};
 pub use metrics::{DetectionMetricVecs, DetectionMetrics, RuleMetrics};
 pub use metrics::{
-    HealthSeries, InterfaceMetrics, Metrics, Protocol, ReloadMetrics, TCP_FLAG_NAMES, WorkerMetrics,
+    HealthSeries, HttpMetrics, InterfaceMetrics, Metrics, Protocol, ReloadMetrics, TCP_FLAG_NAMES,
+    WorkerMetrics,
 };
 pub use top_talkers::{Rate, Talker, TopTalkerBoard, TopTalkers};

@@ -243,12 +243,76 @@ pub struct Alertmanager {
     /// The API port.
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// How to reach it when its web configuration requires TLS and basic auth.
+    tls: Option<TlsClient>,
+}
+
+/// What a client needs to talk to a server that requires TLS and basic auth.
+#[derive(Clone, Debug)]
+pub struct TlsClient {
+    /// The CA that signed the server's certificate.
+    pub ca: PathBuf,
+    /// Basic auth user name and password.
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// A client certificate and its key, for servers that require one.
+    pub cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsClient {
+    /// `GET https://127.0.0.1:port{path}` with curl: (status, body); `None` if the request
+    /// fails (connection, TLS).
+    pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        let user = format!("{}:{}", self.user, self.password);
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--cacert".as_ref(),
+            self.ca.as_os_str(),
+            "--user".as_ref(),
+            user.as_ref(),
+        ];
+        if let Some((cert, key)) = &self.cert {
+            args.extend(["--cert".as_ref(), cert.as_os_str()]);
+            args.extend(["--key".as_ref(), key.as_os_str()]);
+        }
+        curl_get(&format!("https://127.0.0.1:{port}{path}"), &args)
+    }
+}
+
+/// `curl` on `url` with `args` (plus a 10 s limit): (status, body), `None` if curl fails.
+pub fn curl_get(url: &str, args: &[&std::ffi::OsStr]) -> Option<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(["--write-out", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl ({e}); scripts/test.sh installs it"));
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n')?;
+    Some((status.trim().parse().ok()?, body.to_owned()))
 }
 
 impl Alertmanager {
     /// A lone instance (no gossip port to collide with parallel runs); waits until ready.
     pub fn start(port: u16) -> Alertmanager {
-        Alertmanager::spawn(port, &["--cluster.listen-address=".to_owned()])
+        Alertmanager::spawn(port, &["--cluster.listen-address=".to_owned()], None)
+    }
+
+    /// A lone instance serving its API only over TLS with basic auth, as `web_config`
+    /// (an exporter-toolkit web configuration file) says; `client` is how to reach it.
+    pub fn start_tls(port: u16, web_config: &Path, client: TlsClient) -> Alertmanager {
+        Alertmanager::spawn(
+            port,
+            &[
+                "--cluster.listen-address=".to_owned(),
+                format!("--web.config.file={}", web_config.display()),
+            ],
+            Some(client),
+        )
     }
 
     /// A cluster member gossiping on `127.0.0.1:cluster_port` with `peers` (their cluster
@@ -265,10 +329,10 @@ impl Alertmanager {
                 .iter()
                 .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
         );
-        Alertmanager::spawn(port, &args)
+        Alertmanager::spawn(port, &args, None)
     }
 
-    fn spawn(port: u16, extra: &[String]) -> Alertmanager {
+    fn spawn(port: u16, extra: &[String], tls: Option<TlsClient>) -> Alertmanager {
         assert!(
             Path::new(ALERTMANAGER).exists(),
             "{ALERTMANAGER} missing: apt-get install prometheus-alertmanager (scripts/test.sh does)"
@@ -295,9 +359,10 @@ impl Alertmanager {
             _child: Proc(child),
             port,
             _dir: dir,
+            tls,
         };
         let ready = wait_for(20, || {
-            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+            am.get("/-/ready").filter(|(status, _)| *status == 200)
         });
         assert!(
             ready.is_some(),
@@ -306,15 +371,29 @@ impl Alertmanager {
         am
     }
 
+    /// `GET path`, over TLS with basic auth when it requires them.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        match &self.tls {
+            Some(client) => client.get(self.port, path),
+            None => http_get(self.port, path),
+        }
+    }
+
     /// The base URL to configure in `alerting.alertmanager_urls`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The alerts Alertmanager holds (active, unresolved).
     pub fn alerts(&self) -> Vec<serde_json::Value> {
         // No answer is a failed test.
-        let v = get_json(self.port, "/api/v2/alerts").unwrap();
+        let v = match &self.tls {
+            Some(client) => {
+                serde_json::from_str(&client.get(self.port, "/api/v2/alerts").unwrap().1).unwrap()
+            }
+            None => get_json(self.port, "/api/v2/alerts").unwrap(),
+        };
         serde_json::from_value(v).unwrap()
     }
 
@@ -339,15 +418,25 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus with its config and data in `storage`; waits until ready.
     pub fn start(storage: &Path, targets: &[String]) -> Prometheus {
-        let config = storage.join("prometheus.yml");
         let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        Prometheus::start_with(
+            storage,
+            &format!(
+                "  - job_name: netwarden\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+    }
+
+    /// Starts Prometheus scraping every second with `scrape_configs` (YAML list items,
+    /// indented by two spaces); waits until ready.
+    pub fn start_with(storage: &Path, scrape_configs: &str) -> Prometheus {
+        let config = storage.join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: netwarden\n    static_configs:\n      \
-                 - targets: [{}]\n",
-                targets.join(", ")
+                 scrape_configs:\n{scrape_configs}"
             ),
         )
         .unwrap();
@@ -510,4 +599,101 @@ pub fn short_syn_flood(out: &Path, ago: u64, seed: &str) {
         ],
     );
     assert_eq!(truth["victims"][0], "10.201.0.10", "{truth}");
+}
+
+/// Certificates made at run time for TLS tests (keys are never committed): a CA, a server
+/// certificate for `localhost` and `127.0.0.1`, and a client certificate, as PEM files in
+/// a folder of their own.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    /// Generates the CA and both certificates.
+    pub fn new() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "netwarden test CA");
+        write("ca.pem", &ca.self_signed(&ca_key).unwrap().pem());
+        let issuer = Issuer::new(ca, ca_key);
+        for (name, sans, usage) in [
+            (
+                "server",
+                vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ),
+            (
+                "client",
+                vec!["netwarden.test".to_owned()],
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ),
+        ] {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.extended_key_usages = vec![usage];
+            write(
+                &format!("{name}.pem"),
+                &params.signed_by(&key, &issuer).unwrap().pem(),
+            );
+            write(&format!("{name}-key.pem"), &key.serialize_pem());
+        }
+        TestPki { dir }
+    }
+
+    /// A file of the PKI: `ca.pem`, `server.pem`, `server-key.pem`, `client.pem`,
+    /// `client-key.pem`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// An exporter-toolkit web configuration requiring TLS with the server certificate
+    /// and basic auth as `user`/`password`, written to `file`. `tls_extra`: more lines of
+    /// `tls_server_config` (indented by two spaces); `extra`: more top-level YAML.
+    pub fn web_config(
+        &self,
+        file: &Path,
+        (user, password): (&str, &str),
+        tls_extra: &str,
+        extra: &str,
+    ) -> PathBuf {
+        // Cost 5: the format and the check are the same as at 10, the test faster.
+        let hash = bcrypt::hash(password, 5).unwrap();
+        std::fs::write(
+            file,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n{tls_extra}\
+                 basic_auth_users:\n  {user}: '{hash}'\n{extra}",
+                self.path("server.pem").display(),
+                self.path("server-key.pem").display()
+            ),
+        )
+        .unwrap();
+        file.to_owned()
+    }
+
+    /// How to reach a server using [`Self::web_config`] as `user`/`password`.
+    pub fn client(&self, user: &str, password: &str) -> TlsClient {
+        TlsClient {
+            ca: self.path("ca.pem"),
+            user: user.to_owned(),
+            password: password.to_owned(),
+            cert: None,
+        }
+    }
+
+    /// [`Self::client`], presenting the client certificate.
+    pub fn client_with_cert(&self, user: &str, password: &str) -> TlsClient {
+        TlsClient {
+            cert: Some((self.path("client.pem"), self.path("client-key.pem"))),
+            ..self.client(user, password)
+        }
+    }
 }

@@ -91,11 +91,11 @@ fn labels(alert: &Alert) -> BTreeMap<String, String> {
     if let Some(network) = &alert.network {
         set("network", network.clone());
     }
+    if let Some(domain) = &alert.domain {
+        set("domain", domain.clone());
+    }
     if let Some(protocol) = &alert.protocol {
         set("protocol", protocol.clone());
-    }
-    if let Some(port) = alert.port {
-        set("port", port.to_string());
     }
     labels
 }
@@ -104,6 +104,9 @@ fn annotations(alert: &Alert) -> BTreeMap<String, String> {
     let mut out = alert.annotations.clone();
     out.insert("value".to_owned(), alert.value.to_string());
     out.insert("threshold".to_owned(), alert.threshold.to_string());
+    if let Some(port) = alert.port {
+        out.insert("port".to_owned(), port.to_string());
+    }
     if !alert.contributors.is_empty() {
         let mut text = String::new();
         for (i, c) in alert.contributors.iter().enumerate() {
@@ -158,6 +161,7 @@ mod tests {
             src: None,
             dst: Some("192.0.2.10".parse::<IpAddr>().unwrap()),
             network: Some("dmz".into()),
+            domain: None,
             protocol: Some("tcp".into()),
             port: Some(443),
             contributors: vec![Contributor {
@@ -197,10 +201,11 @@ mod tests {
             serde_json::json!({
                 "alertname": "NetwardenSynFlood", "rule": "syn_flood", "kind": "syn_flood",
                 "severity": "critical", "dst": "192.0.2.10", "network": "dmz",
-                "protocol": "tcp", "port": "443", "team": "noc"
+                "protocol": "tcp", "team": "noc"
             })
         );
         assert_eq!(v["annotations"]["summary"], "SYN flood");
+        assert_eq!(v["annotations"]["port"], "443");
         assert_eq!(v["annotations"]["value"], "12000");
         assert_eq!(v["annotations"]["threshold"], "1000");
         assert_eq!(
@@ -209,6 +214,25 @@ mod tests {
         );
         assert_eq!(v["startsAt"], "2023-11-14T22:13:20.500Z");
         assert_eq!(v["endsAt"], "2027-01-15T08:03:00.000Z");
+    }
+
+    #[test]
+    fn labels_tell_apart_what_the_key_tells_apart_and_nothing_else() {
+        let labels = |a: &Alert| {
+            let body = encode(a, Duration::from_secs(60), SystemTime::now());
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["labels"].clone()
+        };
+        let mut tunnel = alert(AlertState::Firing);
+        tunnel.kind = AlertKind::Rule(RuleKind::DnsTunnel);
+        tunnel.domain = Some("example.com".into());
+        let mut other = tunnel.clone();
+        other.domain = Some("example.org".into());
+        assert_eq!(labels(&tunnel)["domain"], "example.com");
+        assert_ne!(labels(&tunnel), labels(&other));
+        // The port a sweep mostly probes describes it and may change while it fires.
+        let mut moved = tunnel.clone();
+        moved.port = Some(22);
+        assert_eq!(labels(&tunnel), labels(&moved));
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! state file at start, with a deadline). When a worker reports a restored alert firing,
 //! the table adopts it ([`Verdict::Adopted`]: no second `firing` anywhere); a restored
 //! alert still unconfirmed at its deadline is taken out as a `resolved` transition for the
-//! router to deliver ([`FiringTable::expire`]). Does not own: delivery (`router`) or the
-//! file (`state`).
+//! router to deliver ([`FiringTable::expire`]). Several sources (the workers, the
+//! self-alert monitor) may report one alert: each is a holder, the first firing is the
+//! one delivered, and the alert resolves only when the last holder has resolved it
+//! ([`Verdict::Held`] for the others). Does not own: delivery (`router`) or the file
+//! (`state`).
 //!
 //! Invariants: at most `capacity` alerts; an alert keeps the `started` of its first entry
-//! through adoption and resolve, so Alertmanager sees one continuing alert; every change
-//! sets the dirty flag, which only a successful save clears.
+//! through adoption and resolve, so Alertmanager sees one continuing alert; a tracked
+//! alert is resolved only once no source holds it; every change sets the dirty flag,
+//! which only a successful save clears.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -26,7 +30,13 @@ pub(crate) enum Verdict {
     /// Detection confirmed a restored alert: it already fired before the restart, so only
     /// Alertmanager gets the fresh record.
     Adopted,
+    /// Another source still holds the alert: its firing was already delivered, and it is
+    /// not resolved yet. Nothing to deliver.
+    Held,
 }
+
+/// Which reporter (a worker's or the self-alert monitor's output) sent a transition.
+pub(crate) type Source = u32;
 
 /// One firing alert.
 #[derive(Debug)]
@@ -34,6 +44,8 @@ struct Entry {
     alert: Alert,
     /// Restored and not yet confirmed: resolved at this instant unless confirmed first.
     confirm_by: Option<Instant>,
+    /// The sources that report it firing (empty for a restored one).
+    holders: Vec<Source>,
 }
 
 /// Firing alerts by identity.
@@ -76,6 +88,7 @@ impl FiringTable {
                 Entry {
                     alert,
                     confirm_by: Some(confirm_by),
+                    holders: Vec::new(),
                 },
             );
             taken += 1;
@@ -83,42 +96,58 @@ impl FiringTable {
         taken
     }
 
-    /// Records a transition from a worker, giving it the `started` of the alert already
+    /// Records a transition from `source`, giving it the `started` of the alert already
     /// firing under `key`, if any.
-    pub(crate) fn record(&mut self, key: &str, alert: &mut Alert) -> Verdict {
+    pub(crate) fn record(&mut self, key: &str, source: Source, alert: &mut Alert) -> Verdict {
         match alert.state {
-            AlertState::Firing => {
-                if let Some(entry) = self.entries.get_mut(key) {
-                    alert.started = entry.alert.started;
-                    let restored = entry.confirm_by.take().is_some();
-                    entry.alert = alert.clone();
-                    self.dirty = true;
-                    return if restored {
-                        Verdict::Adopted
-                    } else {
-                        Verdict::Deliver
-                    };
-                }
-                if self.entries.len() < self.capacity {
-                    let entry = Entry {
-                        alert: alert.clone(),
-                        confirm_by: None,
-                    };
-                    self.entries.insert(key.to_owned(), entry);
-                    self.dirty = true;
-                } else {
-                    tracing::warn!(
-                        rule = %alert.rule,
-                        "Too many firing alerts to re-send and keep them all; this one is sent once."
-                    );
-                }
-            }
+            AlertState::Firing => self.record_firing(key, source, alert),
             AlertState::Resolved => {
-                if let Some(entry) = self.entries.remove(key) {
-                    alert.started = entry.alert.started;
-                    self.dirty = true;
+                let Some(entry) = self.entries.get_mut(key) else {
+                    return Verdict::Deliver;
+                };
+                entry.holders.retain(|&h| h != source);
+                if !entry.holders.is_empty() {
+                    return Verdict::Held;
                 }
+                alert.started = entry.alert.started;
+                self.entries.remove(key);
+                self.dirty = true;
+                Verdict::Deliver
             }
+        }
+    }
+
+    fn record_firing(&mut self, key: &str, source: Source, alert: &mut Alert) -> Verdict {
+        if let Some(entry) = self.entries.get_mut(key) {
+            alert.started = entry.alert.started;
+            let restored = entry.confirm_by.take().is_some();
+            let joined = !restored && !entry.holders.contains(&source);
+            if !entry.holders.contains(&source) {
+                entry.holders.push(source);
+            }
+            entry.alert = alert.clone();
+            self.dirty = true;
+            return if restored {
+                Verdict::Adopted
+            } else if joined {
+                Verdict::Held
+            } else {
+                Verdict::Deliver
+            };
+        }
+        if self.entries.len() < self.capacity {
+            let entry = Entry {
+                alert: alert.clone(),
+                confirm_by: None,
+                holders: vec![source],
+            };
+            self.entries.insert(key.to_owned(), entry);
+            self.dirty = true;
+        } else {
+            tracing::warn!(
+                rule = %alert.rule,
+                "Too many firing alerts to re-send and keep them all; this one is sent once."
+            );
         }
         Verdict::Deliver
     }
@@ -192,6 +221,7 @@ mod tests {
             src: None,
             dst: Some(dst.parse().unwrap()),
             network: None,
+            domain: None,
             protocol: None,
             port: None,
             contributors: Vec::new(),
@@ -213,17 +243,42 @@ mod tests {
         assert!(!t.is_dirty(), "restoring changes nothing on disk");
 
         let mut again = alert("192.0.2.1", AlertState::Firing, 500.0);
-        assert_eq!(t.record(&key(&again), &mut again), Verdict::Adopted);
+        assert_eq!(t.record(&key(&again), 1, &mut again), Verdict::Adopted);
         assert!((again.started - 100.0).abs() < f64::EPSILON);
         assert!(t.is_dirty());
-        // Confirmed: nothing expires, and a later firing (another worker) is delivered.
+        // Confirmed: nothing expires.
         assert!(t.expire(now + Duration::from_secs(3600), 9e9).is_empty());
-        let mut dup = alert("192.0.2.1", AlertState::Firing, 600.0);
-        assert_eq!(t.record(&key(&dup), &mut dup), Verdict::Deliver);
-
         let mut resolved = alert("192.0.2.1", AlertState::Resolved, 500.0);
-        assert_eq!(t.record(&key(&resolved), &mut resolved), Verdict::Deliver);
+        assert_eq!(
+            t.record(&key(&resolved), 1, &mut resolved),
+            Verdict::Deliver
+        );
         assert!((resolved.started - 100.0).abs() < f64::EPSILON);
+        assert_eq!(t.iter().count(), 0);
+    }
+
+    #[test]
+    fn an_alert_several_sources_fire_resolves_when_the_last_one_resolves_it() {
+        let mut t = FiringTable::new(10);
+        let mut first = alert("192.0.2.1", AlertState::Firing, 100.0);
+        assert_eq!(t.record(&key(&first), 1, &mut first), Verdict::Deliver);
+        // A second worker sees the same flood: no second firing.
+        let mut second = alert("192.0.2.1", AlertState::Firing, 104.0);
+        assert_eq!(t.record(&key(&second), 2, &mut second), Verdict::Held);
+        assert!((second.started - 100.0).abs() < f64::EPSILON);
+        // The first resolves while the second still fires: the alert stays firing.
+        let mut gone = alert("192.0.2.1", AlertState::Resolved, 100.0);
+        assert_eq!(t.record(&key(&gone), 1, &mut gone), Verdict::Held);
+        assert_eq!(t.alerts().len(), 1);
+        // The first fires again: it joins, nothing is delivered twice.
+        let mut back = alert("192.0.2.1", AlertState::Firing, 120.0);
+        assert_eq!(t.record(&key(&back), 1, &mut back), Verdict::Held);
+        for source in [2, 1] {
+            let mut resolved = alert("192.0.2.1", AlertState::Resolved, 100.0);
+            let last = source == 1;
+            let verdict = t.record(&key(&resolved), source, &mut resolved);
+            assert_eq!(verdict == Verdict::Deliver, last, "source {source}");
+        }
         assert_eq!(t.iter().count(), 0);
     }
 
@@ -270,7 +325,7 @@ mod tests {
         );
         assert_eq!(taken, 2);
         let mut extra = alert("192.0.2.5", AlertState::Firing, 1.0);
-        assert_eq!(t.record(&key(&extra), &mut extra), Verdict::Deliver);
+        assert_eq!(t.record(&key(&extra), 1, &mut extra), Verdict::Deliver);
         assert_eq!(t.alerts().len(), 2, "full: delivered, not kept");
     }
 
@@ -279,7 +334,7 @@ mod tests {
         let mut t = FiringTable::new(10);
         for dst in ["192.0.2.9", "192.0.2.3"] {
             let mut a = alert(dst, AlertState::Firing, 1.0);
-            assert_eq!(t.record(&key(&a), &mut a), Verdict::Deliver);
+            assert_eq!(t.record(&key(&a), 1, &mut a), Verdict::Deliver);
         }
         assert!(t.is_dirty());
         let dsts: Vec<String> = t
@@ -291,7 +346,7 @@ mod tests {
         t.mark_saved();
         assert!(!t.is_dirty());
         let mut unknown = alert("192.0.2.7", AlertState::Resolved, 1.0);
-        t.record(&key(&unknown), &mut unknown);
+        t.record(&key(&unknown), 1, &mut unknown);
         assert!(!t.is_dirty(), "resolving an unknown alert changes nothing");
     }
 }

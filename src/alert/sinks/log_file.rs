@@ -178,6 +178,7 @@ mod tests {
             src: None,
             dst: None,
             network: None,
+            domain: None,
             protocol: None,
             port: None,
             contributors: Vec::new(),

@@ -10,6 +10,7 @@
 //! when alerts fire (`crate::detect`) or the Prometheus alert gauges.
 
 mod alertmanager;
+mod client;
 mod delivery;
 mod firing;
 mod http;
@@ -18,6 +19,7 @@ mod retry;
 mod router;
 mod settings;
 mod state;
+mod state_dir;
 mod webhook;
 
 pub use alertmanager::alertname;
@@ -25,3 +27,4 @@ pub use retry::Backoff;
 pub use router::{AlertRouter, RouterHandle};
 pub use settings::{RouterError, RouterSettings};
 pub use state::state_directory;
+pub use state_dir::{StateDir, StateDirError};

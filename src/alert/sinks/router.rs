@@ -20,6 +20,8 @@
 //! produces a second `firing` in the log, the log file or the webhook; shutdown ends within
 //! the grace period plus one request timeout at most, counting whatever was left.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +31,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::alertmanager;
 use super::delivery::{self, Framing, Inlet};
-use super::firing::{FiringTable, Verdict};
+use super::firing::{FiringTable, Source, Verdict};
 use super::log_file::LogFile;
 use super::settings::{RouterError, RouterSettings};
 use super::state::StateFile;
@@ -49,21 +51,28 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// The workers' end of the router: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct RouterHandle {
-    inbox: mpsc::Sender<Alert>,
+    inbox: mpsc::Sender<(Source, Alert)>,
+    /// Who sends through this handle: each [`Self::alert_output`] is a source of its own,
+    /// so an alert several of them fire resolves only when all of them resolved it.
+    source: Source,
+    /// The last source handed out.
+    sources: Arc<AtomicU32>,
     full: IntCounter,
     closed: IntCounter,
 }
 
 impl RouterHandle {
-    /// A boxed [`AlertOutput`] for one pipeline.
+    /// A boxed [`AlertOutput`] for one pipeline (or the self-alert monitor): a new source.
     pub fn alert_output(&self) -> Box<dyn AlertOutput> {
-        Box::new(self.clone())
+        let mut output = self.clone();
+        output.source = self.sources.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        Box::new(output)
     }
 }
 
 impl AlertOutput for RouterHandle {
     fn emit(&mut self, alert: Alert) {
-        match self.inbox.try_send(alert) {
+        match self.inbox.try_send((self.source, alert)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.full.inc(),
             Err(mpsc::error::TrySendError::Closed(_)) => self.closed.inc(),
@@ -95,6 +104,8 @@ impl AlertRouter {
         let (stop, stopped) = oneshot::channel();
         let handle = RouterHandle {
             inbox: tx,
+            source: 0,
+            sources: Arc::new(AtomicU32::new(0)),
             full: metrics.dropped("router", "queue_full"),
             closed: metrics.dropped("router", "shutdown"),
         };
@@ -186,7 +197,7 @@ struct Router {
 impl Router {
     async fn run(
         mut self,
-        mut inbox: mpsc::Receiver<Alert>,
+        mut inbox: mpsc::Receiver<(Source, Alert)>,
         mut stopped: oneshot::Receiver<()>,
         senders: Vec<delivery::Sender>,
     ) -> u64 {
@@ -211,7 +222,7 @@ impl Router {
         loop {
             tokio::select! {
                 alert = inbox.recv() => match alert {
-                    Some(alert) => self.route(alert),
+                    Some((source, alert)) => self.route(source, alert),
                     None => break,
                 },
                 _ = resend.tick() => self.resend(),
@@ -225,8 +236,8 @@ impl Router {
             }
         }
         inbox.close();
-        while let Ok(alert) = inbox.try_recv() {
-            self.route(alert);
+        while let Ok((source, alert)) = inbox.try_recv() {
+            self.route(source, alert);
         }
         self.persist();
         let grace = self.settings.shutdown_grace;
@@ -247,9 +258,10 @@ impl Router {
         dropped
     }
 
-    fn route(&mut self, mut alert: Alert) {
+    fn route(&mut self, source: Source, mut alert: Alert) {
         let key = identity(&alert);
-        match self.firing.record(&key, &mut alert) {
+        match self.firing.record(&key, source, &mut alert) {
+            Verdict::Held => return,
             Verdict::Adopted => tracing::debug!(
                 rule = %alert.rule,
                 "Detection confirmed an alert restored from the last run."
@@ -296,7 +308,8 @@ impl Router {
                 rule = %alert.rule,
                 "An alert restored from the last run was not reported again within restore_grace; resolving it."
             );
-            self.route(alert);
+            // Already out of the table: no holder to wait for.
+            self.route(0, alert);
         }
         self.persist();
     }
@@ -327,10 +340,7 @@ async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) {
 /// (`None` when persistence is off or the directory is unusable).
 fn restore(settings: &RouterSettings) -> (FiringTable, Option<StateFile>) {
     let mut firing = FiringTable::new(settings.queue_size);
-    let state = settings
-        .state_directory
-        .as_deref()
-        .and_then(StateFile::open);
+    let state = settings.state_directory.clone().and_then(StateFile::open);
     if let Some(state) = &state {
         let confirm_by = std::time::Instant::now() + settings.restore_grace;
         let restored = firing.restore(state.load(), confirm_by, identity);
@@ -344,12 +354,14 @@ fn restore(settings: &RouterSettings) -> (FiringTable, Option<StateFile>) {
     (firing, state)
 }
 
-/// The identity of an alert: rule, key fields and extra labels (what Alertmanager's
-/// labels fingerprint; self-alerts carry their key, e.g. the interface, as a label).
+/// The identity of an alert: rule, every key field and extra labels, exactly what
+/// Alertmanager's labels fingerprint (self-alerts carry their key, e.g. the interface, as
+/// a label). Not the port: it describes the alert (the port a sweep mostly probes), it
+/// does not tell two alerts apart, and it may change while the alert fires.
 fn identity(a: &Alert) -> String {
     format!(
         "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        a.rule, a.src, a.dst, a.network, a.protocol, a.port, a.labels
+        a.rule, a.src, a.dst, a.network, a.domain, a.protocol, a.labels
     )
 }
 
@@ -374,6 +386,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::alert::sinks::StateDir;
     use crate::alert::{AlertKind, Severity};
     use crate::config::AlertingConfig;
     use crate::telemetry::Metrics;
@@ -393,6 +406,7 @@ mod tests {
             src: None,
             dst: None,
             network: None,
+            domain: None,
             protocol: None,
             port: None,
             contributors: Vec::new(),
@@ -407,6 +421,8 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(2);
         let handle = RouterHandle {
             inbox: tx,
+            source: 0,
+            sources: Arc::new(AtomicU32::new(0)),
             full: metrics.alerts.dropped("router", "queue_full"),
             closed: metrics.alerts.dropped("router", "shutdown"),
         };
@@ -415,8 +431,8 @@ mod tests {
             out.emit(alert(&format!("r{i}")));
         }
         assert_eq!(handle.full.get(), 3);
-        assert_eq!(rx.try_recv().unwrap().rule, "r0");
-        assert_eq!(rx.try_recv().unwrap().rule, "r1");
+        assert_eq!(rx.try_recv().unwrap().1.rule, "r0");
+        assert_eq!(rx.try_recv().unwrap().1.rule, "r1");
         rx.close();
         out.emit(alert("late"));
         assert_eq!(handle.closed.get(), 1);
@@ -431,7 +447,7 @@ mod tests {
         };
         let settings = RouterSettings::from_config(&config)
             .unwrap()
-            .with_state_directory(Some(dir.join("state")));
+            .with_state_directory(Some(StateDir::open(&dir.join("state"), None).unwrap()));
         let metrics = Metrics::new(&[], 10).unwrap();
         AlertRouter::start(settings, &metrics.alerts).unwrap()
     }
@@ -470,11 +486,12 @@ mod tests {
         assert_eq!(saved(dir.path()), [flood(100.0)]);
 
         let second = router_in(dir.path(), Duration::from_secs(60));
-        second.handle().alert_output().emit(flood(500.0));
+        let mut worker = second.handle().alert_output();
+        worker.emit(flood(500.0));
         let mut resolved = flood(500.0);
         resolved.state = AlertState::Resolved;
         resolved.time = 600.0;
-        second.handle().alert_output().emit(resolved);
+        worker.emit(resolved);
         assert_eq!(second.shutdown(), 0);
         // One firing across both runs; the resolve keeps the first run's start.
         assert_eq!(
@@ -505,6 +522,38 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_two_workers_fire_resolves_only_when_both_resolved_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = router_in(dir.path(), Duration::from_secs(60));
+        let (mut one, mut two) = (
+            router.handle().alert_output(),
+            router.handle().alert_output(),
+        );
+        let resolved = |started: f64| {
+            let mut a = flood(started);
+            a.state = AlertState::Resolved;
+            a
+        };
+        one.emit(flood(100.0));
+        two.emit(flood(101.0));
+        one.emit(resolved(100.0));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Give the router the time to (wrongly) log more.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(logged(dir.path()), [(AlertState::Firing, 100.0)]);
+        two.emit(resolved(101.0));
+        assert_eq!(router.shutdown(), 0);
+        assert_eq!(
+            logged(dir.path()),
+            [(AlertState::Firing, 100.0), (AlertState::Resolved, 100.0)]
+        );
+        assert!(saved(dir.path()).is_empty());
+    }
+
+    #[test]
     fn corrupt_state_file_is_ignored_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("state")).unwrap();
@@ -523,8 +572,18 @@ mod tests {
         b.value = 99.0;
         b.state = AlertState::Resolved;
         assert_eq!(identity(&a), identity(&b));
+        // The port a sweep mostly probes may change while it fires: not part of it.
+        b.port = Some(22);
+        assert_eq!(identity(&a), identity(&b));
         b.dst = Some("192.0.2.1".parse().unwrap());
         assert_ne!(identity(&a), identity(&b));
+        // One client tunnelling to two domains: two alerts.
+        let mut tunnel = alert("dns_tunnel");
+        tunnel.src = Some("10.0.0.7".parse().unwrap());
+        tunnel.domain = Some("example.com".to_owned());
+        let mut other = tunnel.clone();
+        other.domain = Some("example.org".to_owned());
+        assert_ne!(identity(&tunnel), identity(&other));
         // Two self-alerts of one rule differ only in their key label.
         let mut eth0 = alert("netwarden_interface_silent");
         eth0.labels

@@ -1,28 +1,25 @@
 //! The runtime form of `[alerting]` and why the router cannot start.
 //!
 //! Owns [`RouterSettings`], built once from a validated [`AlertingConfig`] (URLs parsed
-//! into targets, durations unwrapped) plus the state directory the daemon resolved, and
-//! [`RouterError`]. Does not own: validating the config (`crate::config`) or using the
-//! settings (`router`).
+//! into targets, TLS and credentials set up per receiver kind, durations unwrapped) plus
+//! the state directory the daemon resolved, and [`RouterError`]. Does not own: validating
+//! the config (`crate::config`) or using the settings (`router`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::alertmanager::API_PATH;
+use super::client::Client;
 use super::delivery::{Framing, Settings};
 use super::http::Target;
 use super::retry::Backoff;
-use crate::config::AlertingConfig;
+use super::state_dir::StateDir;
+use crate::config::{AlertingConfig, ConfigError, ConfigErrors};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
-    /// A configured URL cannot be used (validation normally catches this first).
-    #[error("alerting URL `{url}` is not a usable http:// URL")]
-    Url {
-        /// The URL as configured.
-        url: String,
-    },
     /// The thread or its runtime could not be created.
     #[error("starting the alert router thread")]
     Start(#[source] std::io::Error),
@@ -52,32 +49,72 @@ pub struct RouterSettings {
     /// How long queued alerts may still be delivered at shutdown.
     pub(super) shutdown_grace: Duration,
     /// Where the firing table is kept across restarts; `None`: not kept.
-    pub(super) state_directory: Option<PathBuf>,
+    pub(super) state_directory: Option<StateDir>,
     /// How long a restored alert waits for detection to confirm it.
     pub(super) restore_grace: Duration,
 }
 
 impl RouterSettings {
-    /// Builds the runtime settings from a validated config.
+    /// Builds the runtime settings from a validated config, reading the TLS files and
+    /// checking that the secret files can be read.
     ///
     /// # Errors
-    /// A URL that is not a usable `http://` URL.
-    pub fn from_config(c: &AlertingConfig) -> Result<RouterSettings, RouterError> {
-        let target = |url: &str| -> Result<Target, RouterError> {
-            let bad = || RouterError::Url {
-                url: url.to_owned(),
+    /// Every file that cannot be read or used (and a URL validation would have refused),
+    /// each naming the file and the config key.
+    pub fn from_config(c: &AlertingConfig) -> Result<RouterSettings, ConfigErrors> {
+        let is_https = |u: &String| u.starts_with("https://");
+        let mut errors = Vec::new();
+        let mut client = |section: &str, tls, basic, auth, https| {
+            Client::build(section, tls, basic, auth, https)
+                .map(Arc::new)
+                .map_err(|e| errors.extend(e))
+                .ok()
+        };
+        let am_client = client(
+            "alerting",
+            &c.tls_config,
+            &c.basic_auth,
+            &c.authorization,
+            c.alertmanager_urls.iter().any(is_https),
+        );
+        let w = &c.webhook;
+        let webhook_client = client(
+            "alerting.webhook",
+            &w.tls_config,
+            &w.basic_auth,
+            &w.authorization,
+            is_https(&w.url),
+        );
+        let (Some(am_client), Some(webhook_client)) = (am_client, webhook_client) else {
+            return Err(ConfigErrors(errors));
+        };
+        let target = |key: &str, url: &str, client: &Arc<Client>| -> Result<Target, ConfigErrors> {
+            let bad = || {
+                ConfigErrors(vec![ConfigError {
+                    path: Path::new("<config>").to_owned(),
+                    line: None,
+                    column: None,
+                    key: Some(key.to_owned()),
+                    message: "not a usable http:// or https:// URL".to_owned(),
+                }])
             };
             let uri: hyper::Uri = url.parse().map_err(|_| bad())?;
-            Target::new(&uri).ok_or_else(bad)
+            Target::new(&uri, Arc::clone(client)).ok_or_else(bad)
         };
         let alertmanagers = c
             .alertmanager_urls
             .iter()
-            .map(|u| target(&format!("{}{API_PATH}", u.trim_end_matches('/'))))
+            .map(|u| {
+                target(
+                    "alerting.alertmanager_urls",
+                    &format!("{}{API_PATH}", u.trim_end_matches('/')),
+                    &am_client,
+                )
+            })
             .collect::<Result<_, _>>()?;
-        let webhook = match c.webhook.url.as_str() {
+        let webhook = match w.url.as_str() {
             "" => None,
-            url => Some(target(url)?),
+            url => Some(target("alerting.webhook.url", url, &webhook_client)?),
         };
         Ok(RouterSettings {
             alertmanagers,
@@ -101,7 +138,7 @@ impl RouterSettings {
     /// Keeps firing alerts in `dir` across restarts (see [`super::state_directory`]);
     /// `None` turns persistence off (the default).
     #[must_use]
-    pub fn with_state_directory(mut self, dir: Option<PathBuf>) -> RouterSettings {
+    pub fn with_state_directory(mut self, dir: Option<StateDir>) -> RouterSettings {
         self.state_directory = dir;
         self
     }

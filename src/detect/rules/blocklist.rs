@@ -19,7 +19,8 @@ use std::sync::Arc;
 use super::{contributors, ip_from_bits, service_name};
 use crate::alert::{Contributor, ContributorKind};
 use crate::config::{BlocklistParams, ConfigError};
-use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
+use crate::config::{MAX_BLOCKLIST_BYTES, read_text};
+use crate::detect::addr_set::{AddrSet, AddrSetBuilder, MAX_ENTRIES, parse_list};
 use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
@@ -40,19 +41,26 @@ pub(in crate::detect) fn load(
             |n| n.to_string_lossy().into_owned(),
         );
         let list = b.list(&name);
-        match std::fs::read_to_string(path) {
+        match read_text(path, MAX_BLOCKLIST_BYTES) {
             Ok(text) => parse_file(&text, path, list, &mut b, errors),
             Err(e) => errors.push(ConfigError::whole_file(
                 path,
-                format!("rule `{rule}`: cannot read blocklist: {e}"),
+                format!("rule `{rule}`: blocklist: {e}"),
             )),
         }
     }
+    let mut full = false;
     if !c.entries.is_empty() {
         let list = b.list(INLINE);
         for e in &c.entries {
-            b.insert(e.0, list);
+            full |= !b.insert(e.0, list);
         }
+    }
+    if full {
+        errors.push(ConfigError::whole_file(
+            Path::new("<config>"),
+            format!("rule `{rule}`: more than {MAX_ENTRIES} blocklist entries"),
+        ));
     }
     b.build()
 }
@@ -64,9 +72,10 @@ fn parse_file(
     b: &mut AddrSetBuilder,
     errors: &mut Vec<ConfigError>,
 ) {
+    let mut full = false;
     parse_list(
         text,
-        &mut |net| b.insert(net, list),
+        &mut |net| full |= !b.insert(net, list),
         &mut |line, message| {
             errors.push(ConfigError {
                 path: path.to_owned(),
@@ -77,6 +86,12 @@ fn parse_file(
             });
         },
     );
+    if full {
+        errors.push(ConfigError::whole_file(
+            path,
+            format!("more than {MAX_ENTRIES} entries in the rule's blocklists; split the rule or trim the list"),
+        ));
+    }
 }
 
 #[derive(Default)]

@@ -8,7 +8,8 @@
 //! - `dns_tunnel` key: (source, registered domain). A query is suspicious when a label
 //!   below the registered domain is at least `min_label_len` long and the characters of
 //!   those labels carry at least `min_entropy` bits each (encoded data, not words).
-//!   Value: suspicious queries in the window. Contributors: the domain. The registered
+//!   Value: suspicious queries in the window. Contributors: the domain (escaped:
+//!   `crate::decode::escape_name_text`, as it leaves the process in alerts). The registered
 //!   domain is the public suffix (Mozilla's Public Suffix List, compiled in by the `psl`
 //!   crate, ICANN and private sections) plus one label: `example.co.uk`, `example.com`;
 //!   an unknown top-level domain counts as a suffix of one label. The lookup runs on a
@@ -343,7 +344,7 @@ impl Tunnel {
                 value,
                 contributors: vec![Contributor {
                     kind: ContributorKind::Domain,
-                    value: String::from_utf8_lossy(domain).into_owned(),
+                    value: crate::decode::escape_name_text(domain),
                     count: acc.suspicious,
                 }],
                 port: None,

@@ -16,6 +16,7 @@
 //! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! config/    TOML schema, defaults, validation with file:line:key errors
+//! protection graded protection: host groups as assets (level, data grade), severity matrix
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
 //!
 //! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
@@ -41,6 +42,7 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
+pub mod protection;
 pub mod rng;
 pub mod space_saving;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! Graded protection end to end: the same attack, replayed against host groups of
 //! different protection levels, raises alerts whose severity follows the severity matrix
-//! and whose labels name the asset; `check-config --print-matrix` shows the matrix.
+//! and whose labels name the asset; the per-network series carry the same labels;
+//! `check-config --print-matrix` shows the matrix.
 
 // Test code: a failed expectation is a failed test, with its message.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::indexing_slicing)]
@@ -9,7 +10,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{netwarden, pcapgen, replay_json, shipped_rules_config};
+use std::process::Stdio;
+
+use common::{
+    free_port, http_get, metric_sum, netwarden, pcapgen, replay_json, shipped_rules_config, stop,
+    wait_for,
+};
 
 /// The victim of the generated flood.
 const VICTIM: &str = "10.201.0.10";
@@ -28,7 +34,12 @@ fn config(dir: &Path, group: &str, level: u8, grade: &str) -> std::path::PathBuf
 
 /// The first firing `syn_flood` alert on the victim in a replay of `pcap` under `config`.
 fn syn_flood_alert(pcap: &Path, config: &Path) -> serde_json::Value {
-    let args = ["--config", config.to_str().unwrap(), "--protect", "10.0.0.0/8"];
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--protect",
+        "10.0.0.0/8",
+    ];
     let summary = replay_json(&[pcap], &args);
     summary["alerts"]
         .as_array()
@@ -177,4 +188,71 @@ fn a_bad_protection_setting_is_reported_at_its_file_line_and_key() {
         )),
         "{stderr}"
     );
+}
+
+#[test]
+fn per_network_series_carry_the_host_group_labels_of_the_protected_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("syn-flood.pcap");
+    pcapgen(
+        "syn-flood",
+        &pcap,
+        &[
+            "--packets",
+            "20000",
+            "--pps",
+            "5000",
+            "--victims",
+            "1",
+            "--sources",
+            "5000",
+        ],
+    );
+    let config = config(&dir.path().join("cfg"), "payments", 4, "core");
+    let port = free_port();
+    let mut child = netwarden()
+        .args([
+            "run",
+            "--speed",
+            "max",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--protect", "10.0.0.0/8", "--config"])
+        .arg(&config)
+        .arg("--pcap")
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = wait_for(30, || {
+        let (_, body) = http_get(port, "/metrics")?;
+        (metric_sum(&body, "netwarden_packets_total", &[]) >= 20_000).then_some(body)
+    })
+    .expect("packets never all counted");
+    let series = |labels: &[&str]| metric_sum(&metrics, "netwarden_network_packets_total", labels);
+    let payments = [
+        "network=\"10.0.0.0/8\"",
+        "host_group=\"payments\"",
+        "protection_level=\"4\"",
+        "data_grade=\"core\"",
+    ];
+    assert!(series(&payments) > 0, "{metrics}");
+    assert_eq!(
+        series(&payments),
+        series(&[]),
+        "every packet is to or from the victim"
+    );
+    // The other host group and the hosts in no group have their series, at zero.
+    assert!(
+        metrics.contains(
+            "netwarden_network_packets_total{data_grade=\"general\",direction=\"inbound\",\
+             host_group=\"ungrouped\",network=\"10.0.0.0/8\",protection_level=\"2\"} 0"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("host_group=\"elsewhere\""), "{metrics}");
+    let status = stop(&mut child, "TERM");
+    assert!(status.success(), "exit status {status:?}");
 }

@@ -17,7 +17,7 @@ pub use self::snapshot::HealthSeries;
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
-use crate::networks::Direction;
+use crate::networks::{Direction, Segment};
 
 /// Protocol label of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,7 +89,8 @@ pub struct Metrics {
     pub reload: ReloadMetrics,
     /// Self-alerts firing now, by rule and severity (set by `crate::health`).
     pub self_alerts_firing: IntGaugeVec,
-    network_names: Vec<String>,
+    /// Network segments (network and host group), by segment index.
+    segments: Vec<Segment>,
 }
 
 fn counter_vec(
@@ -164,7 +165,13 @@ struct TrafficVecs {
 impl TrafficVecs {
     fn new(r: &Registry) -> prometheus::Result<TrafficVecs> {
         let traffic = [INTERFACE, "direction", "protocol"];
-        let per_network = ["network", "direction"];
+        let per_network = [
+            "network",
+            "host_group",
+            "protection_level",
+            "data_grade",
+            "direction",
+        ];
         let vecs = TrafficVecs {
             packets: counter_vec(
                 r,
@@ -193,13 +200,13 @@ impl TrafficVecs {
             network_packets: counter_vec(
                 r,
                 "netwarden_network_packets_total",
-                "Packets to, from or within each protected network.",
+                "Packets to, from or within each protected network, by the host group of the protected end (the destination's, within a network).",
                 &per_network,
             )?,
             network_bytes: counter_vec(
                 r,
                 "netwarden_network_bytes_total",
-                "Bytes to, from or within each protected network.",
+                "Bytes to, from or within each protected network, by the host group of the protected end (the destination's, within a network).",
                 &per_network,
             )?,
         };
@@ -362,12 +369,12 @@ fn register_build_info(r: &Registry) -> prometheus::Result<()> {
 }
 
 impl Metrics {
-    /// Defines and registers every metric. `network_names` are the protected networks;
-    /// `top_talkers` the number of talkers exported per role.
+    /// Defines and registers every metric. `segments` are the protected networks' segments
+    /// (`NetworkSet::segments`); `top_talkers` the number of talkers exported per role.
     ///
     /// # Errors
     /// Only on a programming error (duplicate or invalid metric definition).
-    pub fn new(network_names: &[String], top_talkers: usize) -> prometheus::Result<Metrics> {
+    pub fn new(segments: &[Segment], top_talkers: usize) -> prometheus::Result<Metrics> {
         let r = Registry::new();
         let m = Metrics {
             traffic: TrafficVecs::new(&r)?,
@@ -384,7 +391,7 @@ impl Metrics {
                 "Self-alerts (netwarden about itself) firing now, by rule and severity.",
                 &["rule", "severity"],
             )?,
-            network_names: network_names.to_vec(),
+            segments: segments.to_vec(),
             registry: r,
         };
         m.registry
@@ -428,11 +435,12 @@ impl Metrics {
                 .collect()
         };
         let per_network = |v: &IntCounterVec| -> Vec<[IntCounter; 3]> {
-            self.network_names
+            self.segments
                 .iter()
-                .map(|n| {
+                .map(|s| {
+                    let [(_, group), (_, level), (_, grade)] = s.asset.labels();
                     ["inbound", "outbound", "internal"]
-                        .map(|d| v.with_label_values(&[n.as_str(), d]))
+                        .map(|d| v.with_label_values(&[&s.network, group, level, grade, d]))
                 })
                 .collect()
         };
@@ -495,7 +503,7 @@ pub struct WorkerMetrics {
     pub decode_errors: Vec<IntCounter>,
     /// TCP flags by bit.
     pub tcp_flags: [IntCounter; 8],
-    /// Per protected network: inbound, outbound, internal.
+    /// Per network segment (`NetworkSet::segments`): inbound, outbound, internal.
     pub network_packets: Vec<[IntCounter; 3]>,
     /// Same for bytes.
     pub network_bytes: Vec<[IntCounter; 3]>,

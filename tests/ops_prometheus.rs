@@ -97,9 +97,14 @@ fn alertmanager_config_passes_amtool_check() {
 }
 
 #[test]
-fn alerts_route_by_severity() {
+fn alerts_route_by_protection_level_then_severity() {
     let dir = dashboards().join("alertmanager");
     for (labels, receiver) in [
+        (&["severity=emergency", "rule=syn_flood", "protection_level=4"][..], "page"),
+        (&["severity=critical", "rule=port_scan", "protection_level=5"][..], "page"),
+        (&["severity=critical", "rule=syn_flood", "protection_level=2"][..], "soc"),
+        (&["severity=warning", "rule=port_scan", "protection_level=1"][..], "soc"),
+        (&["severity=info", "rule=new_talker", "protection_level=5"][..], "log"),
         (&["severity=emergency", "rule=syn_flood"][..], "page"),
         (&["severity=critical", "component=netwarden"][..], "page"),
         (&["severity=warning", "rule=port_scan"][..], "channel"),
@@ -111,6 +116,14 @@ fn alerts_route_by_severity() {
         let out = run_ok("amtool", &args, &dir);
         assert_eq!(out.trim(), receiver, "{labels:?}");
     }
+    // Level 4 and 5 page at once; the SOC channel waits to group.
+    let config = std::fs::read_to_string(dir.join("alertmanager.yml")).unwrap();
+    let route = |level: &str| {
+        let at = config.find(&format!("['protection_level=~\"{level}\"'")).unwrap();
+        config[at..].lines().nth(2).unwrap().trim().to_owned()
+    };
+    assert_eq!(route("4|5"), "group_wait: 0s");
+    assert_eq!(route("1|2|3"), "group_wait: 30s");
 }
 
 /// (alertname, severity, kind label, target label, target, inhibited).

@@ -655,11 +655,13 @@ impl AlertSinkMetrics {
 }
 
 /// Detection series. Labels are bounded: `rule` names come from the config (at most
-/// `config::rules::MAX_RULES`), `severity` is one of four.
+/// `config::rules::MAX_RULES`), `severity` is one of four, `host_group` one of the
+/// config's host groups or the default one (its level and grade follow from it).
 #[derive(Clone)]
 pub struct DetectionMetricVecs {
     firing: IntGaugeVec,
     raised: IntCounterVec,
+    raised_on_asset: IntCounterVec,
     shadow: IntCounterVec,
     keys: IntGaugeVec,
     evictions: IntCounterVec,
@@ -680,6 +682,12 @@ impl DetectionMetricVecs {
                 "netwarden_alerts_raised_total",
                 "Alerts that started firing, by rule and severity.",
                 &[RULE, "severity"],
+            )?,
+            raised_on_asset: counter_vec(
+                r,
+                "netwarden_asset_alerts_raised_total",
+                "Alerts that started firing, by the host group, protection level and data grade of their asset and their severity (after the severity matrix).",
+                &["host_group", "protection_level", "data_grade", "severity"],
             )?,
             shadow: counter_vec(
                 r,
@@ -716,6 +724,16 @@ impl DetectionMetricVecs {
                 .map(|(name, severity)| self.rule(name, severity))
                 .collect(),
         }
+    }
+
+    /// Counts one alert that started firing about an asset, by its asset labels
+    /// (`host_group`, `protection_level`, `data_grade`) and its `severity`. Called per
+    /// alert transition, never per packet, so the label lookup is fine.
+    pub fn asset_alert_raised(&self, asset: [&str; 3], severity: &str) {
+        let [group, level, grade] = asset;
+        self.raised_on_asset
+            .with_label_values(&[group, level, grade, severity])
+            .inc();
     }
 
     /// Handles of one rule (`name`, `severity` label), resolved once: a detector calls

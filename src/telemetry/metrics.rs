@@ -18,6 +18,7 @@ use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
 use crate::networks::{Direction, Segment};
+use crate::vocabulary::Severity;
 
 /// Protocol label of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -397,6 +398,19 @@ impl Metrics {
         m.registry
             .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
         register_build_info(&m.registry)?;
+        // Alerts by asset exist from start-up for every host group with protected
+        // addresses, so `increase()` sees the first one and dashboards show zeros.
+        for segment in &m.segments {
+            let [(_, group), (_, level), (_, grade)] = segment.asset.labels();
+            for severity in Severity::ALL {
+                m.detection.raised_on_asset.with_label_values(&[
+                    group,
+                    level,
+                    grade,
+                    severity.as_str(),
+                ]);
+            }
+        }
         Ok(m)
     }
 

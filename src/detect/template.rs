@@ -29,6 +29,9 @@ pub(super) fn render(template: &str, a: &Alert) -> String {
             "dst" => Some(opt(a.dst.map(|s| s.to_string()))),
             "port" => Some(opt(a.port.map(|s| s.to_string()))),
             "network" => Some(opt(a.network.clone())),
+            "host_group" | "protection_level" | "data_grade" => {
+                Some(opt(a.labels.get(field).cloned()))
+            }
             "value" => Some(format!("{:.1}", a.value)),
             "threshold" => Some(format!("{:.1}", a.threshold)),
             _ => None,

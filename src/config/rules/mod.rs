@@ -120,7 +120,8 @@ pub struct RuleCommon {
     pub labels: BTreeMap<String, String>,
     /// `summary`, `description`, `runbook_url`…: templates where `{{ field }}` is replaced
     /// by the alert's `rule`, `kind`, `severity`, `src`, `dst`, `port`, `value`,
-    /// `threshold` or `network`.
+    /// `threshold`, `network`, or its asset's `host_group`, `protection_level` or
+    /// `data_grade`.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }

@@ -20,6 +20,8 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [[ -x /usr/bin/prometheus-alertmanager ]] || need+=(prometheus-alertmanager)
+# Live tests send captures with tcpreplay (several capture workers judged as one).
+command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
 # The alert log's rotation test runs the shipped logrotate snippet.
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 if ((${#need[@]})); then

@@ -110,7 +110,7 @@ pub struct RunArgs {
 /// `netwarden replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng), read in order through one pipeline.
+    /// Capture files (pcap or pcapng), read in order.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -120,6 +120,11 @@ pub struct ReplayArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Spread the frames by flow over this many pipelines, judged by one shared
+    /// detector, as that many live capture workers are (the alerts should be those of
+    /// one worker).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
 }
 
 /// Replay pacing.

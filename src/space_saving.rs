@@ -328,6 +328,15 @@ impl<T: Copy + Ord, const N: usize, C: Count, L: Lookup<T>> TopK<T, N, C, L> {
         v
     }
 
+    /// Adds every item of `other` with its count, as if its items had been counted here:
+    /// how partial lists from several workers become one.
+    pub fn merge(&mut self, other: &TopK<T, N, C, L>) {
+        let len = usize::from(other.len);
+        for (&item, &count) in other.items.iter().zip(&other.counts).take(len) {
+            self.add(item, count);
+        }
+    }
+
     /// Forgets every item (nothing is freed or allocated).
     pub fn clear(&mut self) {
         self.len = 0;
@@ -342,6 +351,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn merged_lists_count_every_item_of_both() {
+        let (mut a, mut b) = (TopK::<u32, 4>::default(), TopK::<u32, 4>::default());
+        a.add(1, 10);
+        a.add(2, 5);
+        b.add(2, 7);
+        b.add(3, 1);
+        a.merge(&b);
+        assert_eq!(a.sorted(), vec![(2, 12), (1, 10), (3, 1)]);
+    }
 
     #[test]
     fn full_list_replaces_its_first_lightest_item() {

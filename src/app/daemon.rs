@@ -33,7 +33,6 @@ use super::reload::{self, Reloader};
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
 use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
 use crate::admin::{self, AdminState};
-use crate::alert::AlertOutput;
 use crate::alert::sinks::{AlertRouter, RouterSettings, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
 use crate::capture::pcap_file::PcapFileSource;
@@ -44,7 +43,7 @@ use crate::config::{CaptureConfig, Config, FanoutMode};
 use crate::detect::{Detector, RuleSet};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
-use crate::pipeline::{Detection, Pipeline, PipelineOptions};
+use crate::pipeline::{self, Detection, Judge, Pipeline, PipelineOptions};
 use crate::telemetry::WorkerMetrics;
 
 /// The HTTP endpoint on its own thread. Dropping it stops the server and joins the thread.
@@ -291,11 +290,12 @@ fn drain(
     });
 }
 
-/// Where the reloader sends one worker's new rule sets.
+/// Where the reloader sends new rule sets.
 type RuleUpdates = std::sync::mpsc::Sender<Arc<RuleSet>>;
 
-/// Starts one thread per worker plan; returns their handles and, per worker, where the
-/// reloader sends new rule sets.
+/// Starts one thread per worker plan, and with several workers the evaluator that judges
+/// their packets together; returns the threads' handles (the evaluator's last, so it is
+/// joined after the workers that feed it) and where the reloader sends new rule sets.
 fn spawn_workers(
     plans: Vec<WorkerPlan>,
     rules: &Arc<RuleSet>,
@@ -304,40 +304,46 @@ fn spawn_workers(
     shutdown: &Arc<AtomicBool>,
     failed: &mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<(Vec<JoinHandle<()>>, Vec<RuleUpdates>)> {
-    let mut workers = Vec::with_capacity(plans.len());
-    let mut rule_updates = Vec::with_capacity(plans.len());
-    for plan in plans {
+    let (updates_tx, updates) = std::sync::mpsc::channel();
+    let detection = Detection::new(
+        Detector::new(Arc::clone(rules)).with_updates(updates),
+        alerts.handle().alert_output(),
+    )
+    .with_metrics(shared.metrics.detection.clone());
+    let (judges, evaluator): (Vec<Judge>, _) = if plans.len() == 1 {
+        (vec![detection.into()], None)
+    } else {
+        let (evaluator, collectors) = pipeline::share(detection, plans.len());
+        (
+            collectors.into_iter().map(Judge::from).collect(),
+            Some(evaluator),
+        )
+    };
+    let mut threads = Vec::with_capacity(plans.len() + 1);
+    for (plan, judge) in plans.into_iter().zip(judges) {
         let name = plan.thread_name.clone();
-        let (updates_tx, updates) = std::sync::mpsc::channel();
-        rule_updates.push(updates_tx);
-        let detector = worker_detector(rules, updates, shared, alerts.handle().alert_output());
         let shutdown = Arc::clone(shutdown);
         let failed = failed.clone();
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                if let Err(e) = run_worker(plan, detector, &shutdown) {
+                if let Err(e) = run_worker(plan, judge, &shutdown) {
                     let e = anyhow::Error::new(e);
                     tracing::error!(worker = %name, error = %format_args!("{e:#}"), "Capture worker failed.");
                     drop(failed.send(e));
                 }
             })
             .context("spawning a worker thread")?;
-        workers.push(handle);
+        threads.push(handle);
     }
-    Ok((workers, rule_updates))
-}
-
-/// One worker's detector: the shared rules (new ones arrive on `updates`), this worker's
-/// per-rule metric handles, and the alert router as where its transitions go.
-fn worker_detector(
-    rules: &Arc<RuleSet>,
-    updates: std::sync::mpsc::Receiver<Arc<RuleSet>>,
-    shared: &Shared,
-    alerts: Box<dyn AlertOutput>,
-) -> Detection {
-    let detector = Detector::new(Arc::clone(rules)).with_updates(updates);
-    Detection::new(detector, alerts).with_metrics(shared.metrics.detection.clone())
+    if let Some(evaluator) = evaluator {
+        let handle = std::thread::Builder::new()
+            .name("nw-evaluator".to_owned())
+            .spawn(move || evaluator.run())
+            .context("spawning the evaluator thread")?;
+        threads.push(handle);
+    }
+    Ok((threads, vec![updates_tx]))
 }
 
 /// The signals that stop the daemon, caught from the moment they are installed.
@@ -366,11 +372,7 @@ impl ShutdownSignals {
 }
 
 /// Drives one worker until shutdown, then drains its flows.
-fn run_worker(
-    plan: WorkerPlan,
-    detector: Detection,
-    shutdown: &AtomicBool,
-) -> Result<(), CaptureError> {
+fn run_worker(plan: WorkerPlan, judge: Judge, shutdown: &AtomicBool) -> Result<(), CaptureError> {
     let WorkerPlan {
         mut source,
         metrics,
@@ -384,7 +386,7 @@ fn run_worker(
         .flows_capacity
         .set(i64::try_from(options.flows.max_flows).unwrap_or(i64::MAX));
     let mut pipeline = Pipeline::new(options);
-    pipeline.set_detector(detector);
+    pipeline.set_detector(judge);
     let stopped = drive(
         source.as_mut(),
         &mut pipeline,

@@ -2,7 +2,8 @@
 //! summary (human-readable, or one JSON object with `--json`).
 //!
 //! Files are read in order by one worker, so the result is deterministic: the same files
-//! and config always give the same counts, flows and alerts. On a terminal, progress is
+//! and config always give the same counts, flows and alerts. `--workers N` spreads the
+//! frames by flow over N pipelines with one shared detector, as N live workers would be. On a terminal, progress is
 //! shown on stderr; stdout carries only the summary.
 
 use std::io::{IsTerminal, Write};
@@ -21,7 +22,7 @@ use crate::cli::ReplayArgs;
 use crate::detect::{Detector, RuleSet};
 use crate::flow::EndReason;
 use crate::pipeline::worker::{Drive, drive};
-use crate::pipeline::{Detection, Pipeline, Totals};
+use crate::pipeline::{Detection, Fanout, Pipeline, Stage, Totals, share};
 use crate::telemetry::{Protocol, WorkerMetrics};
 use crate::timestamp::Timestamp;
 
@@ -83,7 +84,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replays `args.files` through one pipeline with `config`'s rules.
+/// Replays `args.files` through one pipeline (or `args.workers` behind a [`Fanout`])
+/// with `config`'s rules.
 ///
 /// # Errors
 /// An unreadable or unsupported file, or a metrics endpoint that cannot start.
@@ -98,24 +100,47 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
         None => None,
     };
     let metrics = shared.metrics.worker(FILE_INTERFACE, "0");
-    let mut pipeline = Pipeline::new(shared.pipeline_options(config, 0, 1));
     let rules = Arc::new(RuleSet::build(config).context("reading the rules' blocklist files")?);
     let collected = Arc::new(Mutex::new(Vec::new()));
-    let detection = shared.metrics.detection.clone();
-    pipeline.set_detector(
-        Detection::new(
-            Detector::new(Arc::clone(&rules)),
-            Box::new(Arc::clone(&collected)),
-        )
-        .with_metrics(detection),
-    );
+    let detection = Detection::new(
+        Detector::new(Arc::clone(&rules)),
+        Box::new(Arc::clone(&collected)),
+    )
+    .with_metrics(shared.metrics.detection.clone());
     let started = Instant::now();
-    let files = read_files(&args.files, &mut pipeline, &metrics)?;
-    pipeline.finish(&metrics);
+    let workers = usize::from(args.workers.max(1));
+    let (totals, files) = if workers == 1 {
+        let mut pipeline = Pipeline::new(shared.pipeline_options(config, 0, 1));
+        pipeline.set_detector(detection);
+        let files = read_files(&args.files, &mut pipeline, &metrics)?;
+        pipeline.finish(&metrics);
+        (*pipeline.totals(), files)
+    } else {
+        let (evaluator, collectors) = share(detection, workers);
+        let evaluator = std::thread::Builder::new()
+            .name("nw-evaluator".to_owned())
+            .spawn(move || evaluator.run())
+            .context("spawning the evaluator thread")?;
+        let pipelines = collectors.into_iter().enumerate().map(|(k, collector)| {
+            let mut p = Pipeline::new(shared.pipeline_options(config, k, workers));
+            p.set_detector(collector.in_lockstep());
+            p
+        });
+        let mut fanout = Fanout::new(pipelines.collect());
+        let files = read_files(&args.files, &mut fanout, &metrics);
+        // Finished (or dropped, on error) collectors let the evaluator end.
+        fanout.finish(&metrics);
+        let totals = fanout.totals();
+        drop(fanout);
+        if evaluator.join().is_err() {
+            anyhow::bail!("the evaluator thread panicked");
+        }
+        (totals, files?)
+    };
     let wall_seconds = started.elapsed().as_secs_f64();
     drop(admin);
     let alerts = std::mem::take(&mut *collected.lock().unwrap_or_else(PoisonError::into_inner));
-    summarize(pipeline.totals(), wall_seconds, files, &alerts)
+    summarize(&totals, wall_seconds, files, &alerts)
 }
 
 /// Runs `paths` in order through `pipeline`, showing progress on a terminal; returns each
@@ -123,16 +148,16 @@ pub fn replay(args: &ReplayArgs, config: &crate::config::Config) -> anyhow::Resu
 ///
 /// # Errors
 /// An unreadable or unsupported file.
-fn read_files(
+fn read_files<P: Stage>(
     paths: &[PathBuf],
-    pipeline: &mut Pipeline,
+    pipeline: &mut P,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<Vec<FileSummary>> {
     let shutdown = AtomicBool::new(false);
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut files = Vec::new();
     for path in paths {
-        let before = pipeline.totals().packets;
+        let before = pipeline.packets();
         let mut source = PcapFileSource::open(path)?;
         let mut report =
             |packets: u64, fraction: Option<f64>| progress.show(path, packets, fraction);
@@ -152,7 +177,7 @@ fn read_files(
         };
         files.push(FileSummary {
             path: path.clone(),
-            packets: pipeline.totals().packets - before,
+            packets: pipeline.packets() - before,
             ending,
         });
     }

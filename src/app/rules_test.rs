@@ -213,6 +213,7 @@ fn replay_case(
             log_json: false,
         },
         json: true,
+        workers: 1,
     };
     let summary = super::replay::replay(&args, &config)?;
     let alerts = summary

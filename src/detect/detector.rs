@@ -1,4 +1,4 @@
-//! One worker's detection state, fed per packet and evaluated per packet-clock second.
+//! Detection state, fed per packet and evaluated per packet-clock second.
 //!
 //! Owns [`Detector`]: one running state per rule (its accumulators, its alerts'
 //! lifecycle, its window and warm-up), [`Detector::observe`] (per packet, the hot path)
@@ -27,7 +27,7 @@ use crate::timestamp::Timestamp;
 /// A silence in the packet clock longer than this restarts windows and warm-up.
 pub const CAPTURE_GAP: Duration = Duration::from_secs(60);
 
-/// One rule's running state in one worker.
+/// One rule's running state.
 pub(super) struct Running {
     pub(super) rule: Rule,
     pub(super) state: RuleState,
@@ -72,7 +72,8 @@ impl Running {
     }
 }
 
-/// One worker's detection state.
+/// The state of every rule: fed by one worker's packets ([`Detector::observe`]) or by
+/// several workers' partial counts ([`Detector::absorb`]).
 pub struct Detector {
     pub(super) rules: Arc<RuleSet>,
     pub(super) running: Vec<Running>,
@@ -132,26 +133,28 @@ impl Detector {
     /// Adds one packet to every rule whose scope admits it.
     #[inline]
     pub fn observe(&mut self, p: &PacketView<'_>) {
+        self.note_packet_time(p.ts);
+        observe_each(&mut self.running, p);
+    }
+
+    /// Notes that a packet stamped `ts` was seen: the first packet starts every rule's
+    /// window and warm-up, and so does the first after a gap of more than
+    /// [`CAPTURE_GAP`], which also forgets what was counted before it.
+    #[inline]
+    pub(super) fn note_packet_time(&mut self, ts: Timestamp) {
         let gap = self
             .last_packet
-            .is_some_and(|last| p.ts.saturating_since(last) > CAPTURE_GAP);
+            .is_some_and(|last| ts.saturating_since(last) > CAPTURE_GAP);
         if self.last_packet.is_none() || gap {
             for r in &mut self.running {
-                r.hold_until = p.ts.saturating_add(r.rule.warmup);
+                r.hold_until = ts.saturating_add(r.rule.warmup);
                 if gap {
                     r.state.reset();
                 }
-                r.window_start = Some(p.ts);
+                r.window_start = Some(ts);
             }
         }
-        self.last_packet = Some(self.last_packet.map_or(p.ts, |l| l.max(p.ts)));
-        let features = rules::features(p);
-        let mut hashes = rules::Hashes::default();
-        for r in &mut self.running {
-            if features & r.needs == r.needs && (!r.grouped || r.rule.scope.admits(p)) {
-                r.state.observe(p, &mut hashes);
-            }
-        }
+        self.last_packet = Some(self.last_packet.map_or(ts, |l| l.max(ts)));
     }
 
     /// Applies a rule set waiting in the updates channel, then evaluates every rule at
@@ -197,6 +200,18 @@ impl Detector {
                 evicted: r.state.take_evictions() + lifecycle.take_dropped(),
                 elapsed: started.elapsed(),
             });
+        }
+    }
+}
+
+/// Adds one packet to every rule of `running` whose scope admits it.
+#[inline]
+pub(super) fn observe_each(running: &mut [Running], p: &PacketView<'_>) {
+    let features = rules::features(p);
+    let mut hashes = rules::Hashes::default();
+    for r in running {
+        if features & r.needs == r.needs && (!r.grouped || r.rule.scope.admits(p)) {
+            r.state.observe(p, &mut hashes);
         }
     }
 }

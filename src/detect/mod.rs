@@ -7,8 +7,10 @@
 //!   (annotations): one rule, built once from its config;
 //! - `rule_set` ([`RuleSet`]): every rule of a config, reading `blocklist` files, shared
 //!   as an `Arc` so a reload can swap it;
-//! - `detector` ([`Detector`]): one worker's state, one per rule, fed per packet and
-//!   evaluated per packet-clock second; `reload`: a new rule set applied by rule name;
+//! - `detector` ([`Detector`]): the state of every rule, fed per packet and evaluated per
+//!   packet-clock second; `reload`: a new rule set applied by rule name; `partial`
+//!   ([`Partial`]): what one of several workers counted, absorbed by the one detector
+//!   that judges them all;
 //!   `evaluation` ([`Evaluation`]): what the evaluations report, for the caller to
 //!   deliver and count;
 //! - `rules/`: the rule families (what each kind counts per key); [`sketch`]: bounded
@@ -34,16 +36,18 @@
 //!   a gap in the capture longer than [`CAPTURE_GAP`] (accumulators restart) and after a
 //!   reload that added or changed the rule.
 //!
-//! # Limitation: several workers
-//! With `workers_per_interface > 1` each worker sees a share of the traffic (PACKET_FANOUT
-//! hashes flows, so both directions of a flow meet on one worker) and evaluates its rules
-//! on that share alone. A flood spread over many flows is split across workers and each
-//! sees only part of its rate, so thresholds act per worker. Merging worker summaries
-//! centrally is left to a later issue.
+//! # Several workers, one judgement
+//! With several capture workers each sees a share of the traffic (PACKET_FANOUT hashes
+//! flows, so both directions of a flow meet on one worker). Each counts its share into a
+//! [`Partial`] and hands it over once per packet-clock second; one [`Detector`] absorbs
+//! them all and evaluates, so a rule's threshold applies to the traffic of every worker
+//! together (`crate::pipeline::share` wires it). A single worker runs its detector
+//! inline, with the same code.
 
 pub mod addr_set;
 mod detector;
 mod evaluation;
+mod partial;
 mod probe;
 mod reload;
 mod rule;
@@ -56,6 +60,7 @@ mod view;
 
 pub use detector::{CAPTURE_GAP, Detector};
 pub use evaluation::{Evaluation, RuleFigures, RuleInstance};
+pub use partial::Partial;
 pub use probe::{Outcome, Probe};
 pub use rule::{AlertKey, Finding, Rule};
 pub use rule_set::RuleSet;

@@ -96,6 +96,13 @@ impl Hll {
         }
     }
 
+    /// Takes in every item `other` has seen: the union of the two sets.
+    pub fn merge(&mut self, other: &Hll) {
+        for (r, o) in self.registers.iter_mut().zip(other.registers) {
+            *r = (*r).max(o);
+        }
+    }
+
     /// Estimated number of distinct items (linear counting for small sets, which is
     /// nearly exact up to a few dozen items).
     pub fn estimate(&self) -> f64 {
@@ -126,6 +133,12 @@ pub trait Weight {
     fn weight(&self) -> u64;
 }
 
+/// Accumulators that several workers fill apart and one evaluator sums.
+pub trait Merge {
+    /// Adds what `other` counted, as if its packets had been counted here.
+    fn merge(&mut self, other: &Self);
+}
+
 /// A bounded map from a key to an accumulator, `WAYS`-way set-associative.
 ///
 /// Keys, weights and accumulators sit in three parallel arrays: a lookup reads only a
@@ -141,6 +154,10 @@ pub struct KeyTable<K, V> {
     evictions: u64,
     /// Occupied slots (slots fill and empty only through `entry` and `clear`).
     tracked: usize,
+    /// A worker's partial table (see [`KeyTable::make_partial`]).
+    partial: bool,
+    /// A partial table's hash of each slot's key, for the merge (empty otherwise).
+    hashes: Vec<u64>,
 }
 
 /// One tracked key's accumulator, borrowed from a [`KeyTable`]. Dropping it stores the
@@ -183,7 +200,20 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             buckets: capacity / WAYS,
             evictions: 0,
             tracked: 0,
+            partial: false,
+            hashes: Vec::new(),
         }
+    }
+
+    /// Makes this a table of a worker's partial counts, to be merged into an evaluator's
+    /// with [`KeyTable::merge_from`]: its [`KeyTable::get_mut`] inserts too, since the
+    /// key may be tracked by the evaluator even though this slice of packets has not
+    /// inserted it (an answer to a probe counted in an earlier second, say). Such an
+    /// entry weighs nothing: it is the first to go from a full bucket, and the merge
+    /// adds it only to a key the evaluator tracks.
+    pub fn make_partial(&mut self) {
+        self.partial = true;
+        self.hashes = vec![0; self.keys.len()];
     }
 
     /// Index of the first slot of `hash`'s bucket.
@@ -229,14 +259,21 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             start + lightest.map_or(0, |(p, _)| p)
         };
         *self.keys.get_mut(i)? = Some(key);
+        if let Some(h) = self.hashes.get_mut(i) {
+            *h = hash;
+        }
         // An evicted entry is reset in place: no accumulator-sized temporary.
         *self.values.get_mut(i)? = V::default();
         self.slot(i)
     }
 
-    /// The accumulator of `key`, if tracked (never inserts).
+    /// The accumulator of `key`, if tracked (never inserts, but in a
+    /// [`KeyTable::make_partial`] table, where it is [`KeyTable::entry`]).
     #[inline]
     pub fn get_mut(&mut self, key: K, hash: u64) -> Option<Slot<'_, V>> {
+        if self.partial {
+            return self.entry(key, hash);
+        }
         let i = self.find(key, self.bucket_start(hash))?;
         self.slot(i)
     }
@@ -267,6 +304,32 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         std::mem::take(&mut self.evictions)
     }
 
+    /// Adds every entry of `other` (a worker's [`KeyTable::make_partial`] table) into this
+    /// table, then empties `other`. An entry that weighs nothing (answers, completions)
+    /// only adds to a key tracked here, as [`KeyTable::get_mut`] would have; `other`'s
+    /// evictions become this table's. Only a partial table knows its keys' hashes, so
+    /// `other` must be one.
+    pub fn merge_from(&mut self, other: &mut KeyTable<K, V>)
+    where
+        V: Merge,
+    {
+        let entries = other.keys.iter().zip(&other.values);
+        for ((key, value), (&weight, &hash)) in entries.zip(other.weights.iter().zip(&other.hashes))
+        {
+            let Some(key) = *key else { continue };
+            let slot = if weight == 0 {
+                self.get_mut(key, hash)
+            } else {
+                self.entry(key, hash)
+            };
+            if let Some(mut slot) = slot {
+                slot.merge(value);
+            }
+        }
+        self.evictions += other.take_evictions();
+        other.clear();
+    }
+
     /// Forgets every key (the slab stays allocated).
     pub fn clear(&mut self) {
         self.keys.fill(None);
@@ -283,6 +346,11 @@ mod tests {
     impl Weight for Count {
         fn weight(&self) -> u64 {
             self.0
+        }
+    }
+    impl Merge for Count {
+        fn merge(&mut self, other: &Count) {
+            self.0 += other.0;
         }
     }
 
@@ -364,5 +432,82 @@ mod tests {
         assert!(t.take_evictions() > 0);
         t.clear();
         assert_eq!(t.tracked(), 0);
+    }
+
+    #[derive(Default)]
+    struct Answered {
+        probes: u64,
+        answers: u64,
+    }
+    impl Weight for Answered {
+        fn weight(&self) -> u64 {
+            self.probes
+        }
+    }
+    impl Merge for Answered {
+        fn merge(&mut self, other: &Answered) {
+            self.probes += other.probes;
+            self.answers += other.answers;
+        }
+    }
+
+    #[test]
+    fn merging_a_partial_table_adds_its_counts_and_empties_it() {
+        let mut whole: KeyTable<u64, Answered> = KeyTable::new(64);
+        let mut partial: KeyTable<u64, Answered> = KeyTable::new(16);
+        partial.make_partial();
+        whole.entry(1, mix64(1)).unwrap().probes = 5;
+        partial.entry(1, mix64(1)).unwrap().probes = 3;
+        partial.entry(2, mix64(2)).unwrap().probes = 7;
+        // In a partial table a lookup inserts: the answer counts for a key that only the
+        // whole table has seen probed, and an answer alone weighs nothing.
+        partial.get_mut(1, mix64(1)).unwrap().answers += 1;
+        partial.get_mut(3, mix64(3)).unwrap().answers += 1;
+        whole.merge_from(&mut partial);
+        let get = |t: &mut KeyTable<u64, Answered>, k: u64| {
+            t.get_mut(k, mix64(k)).map(|a| (a.probes, a.answers))
+        };
+        assert_eq!(get(&mut whole, 1), Some((8, 1)));
+        assert_eq!(get(&mut whole, 2), Some((7, 0)));
+        assert_eq!(
+            get(&mut whole, 3),
+            None,
+            "an answer to a key never probed does not insert it"
+        );
+        assert_eq!(partial.tracked(), 0, "the partial is emptied for reuse");
+        assert_eq!(
+            get(&mut partial, 2),
+            Some((0, 0)),
+            "emptied, not merged twice"
+        );
+    }
+
+    #[test]
+    fn a_partial_tables_evictions_are_counted_by_the_table_it_merges_into() {
+        let mut whole: KeyTable<u64, Count> = KeyTable::new(64);
+        let mut partial: KeyTable<u64, Count> = KeyTable::new(4);
+        partial.make_partial();
+        for k in 0..6u64 {
+            partial.entry(k, k).unwrap().0 = 1 + k;
+        }
+        whole.merge_from(&mut partial);
+        assert_eq!(whole.take_evictions(), 2);
+        assert_eq!(whole.tracked(), 4, "the four heaviest keys survive");
+    }
+
+    #[test]
+    fn merged_hyperloglogs_count_the_union() {
+        let (mut a, mut b, mut both) = (Hll::default(), Hll::default(), Hll::default());
+        for i in 0..3000u64 {
+            let h = mix64(i);
+            if i % 2 == 0 {
+                a.insert(h);
+            } else {
+                b.insert(h);
+            }
+            both.insert(h);
+        }
+        a.merge(&b);
+        assert_eq!(a, both);
     }
 }

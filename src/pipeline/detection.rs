@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::alert::{AlertOutput, AlertState};
-use crate::detect::{Detector, Evaluation, PacketView, Rule, RuleInstance};
+use crate::detect::{Detector, Evaluation, PacketView, Partial, Rule, RuleInstance};
 use crate::telemetry::{DetectionMetricVecs, RuleMetrics};
 use crate::timestamp::Timestamp;
 
@@ -100,6 +100,22 @@ impl Detection {
     #[inline]
     pub fn observe(&mut self, p: &PacketView<'_>) {
         self.detector.observe(p);
+    }
+
+    /// Empty partial counts for this detector's rules, for a worker to fill (see
+    /// [`Partial`]).
+    pub fn partial(&self) -> Partial {
+        Partial::for_detector(&self.detector)
+    }
+
+    /// Whether `partial` counts for the rules this detector runs now.
+    pub fn counts_for(&self, partial: &Partial) -> bool {
+        partial.is_for(&self.detector)
+    }
+
+    /// Adds a worker's partial counts (see [`Detector::absorb`]).
+    pub fn absorb(&mut self, partial: &mut Partial) {
+        self.detector.absorb(partial);
     }
 
     /// Evaluates the rules at `now` (see [`Detector::tick`]) and hands on the result.

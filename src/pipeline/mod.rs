@@ -13,6 +13,8 @@
 
 mod counters;
 mod detection;
+mod evaluator;
+mod fanout;
 pub mod worker;
 
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use std::time::Duration;
 
 use counters::{LocalCounters, end_slot, traffic_slot};
 pub use detection::Detection;
+pub use evaluator::{Collector, Evaluator, share};
+pub use fanout::Fanout;
 
 use crate::capture::Frame;
 use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame_into, ip_protocol};
@@ -59,6 +63,66 @@ pub struct Totals {
     pub flows_by_protocol: [u64; Protocol::ALL.len()],
 }
 
+impl Totals {
+    /// Adds another worker's totals.
+    pub fn add(&mut self, other: &Totals) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.decode_errors += other.decode_errors;
+        self.flows += other.flows;
+        for (t, o) in self.flows_ended.iter_mut().zip(other.flows_ended) {
+            *t += o;
+        }
+        self.first_ts = match (self.first_ts, other.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(other.last_ts);
+        for (t, o) in self.protocols.iter_mut().zip(other.protocols) {
+            *t += o;
+        }
+        for (t, o) in self
+            .flows_by_protocol
+            .iter_mut()
+            .zip(other.flows_by_protocol)
+        {
+            *t += o;
+        }
+    }
+}
+
+/// What a worker loop ([`worker::drive`]) feeds frames to: one [`Pipeline`], or a
+/// [`Fanout`] of several.
+pub trait Stage {
+    /// Processes one frame.
+    fn process(&mut self, frame: &Frame<'_>);
+    /// Advances the packet clock to `now` without a frame.
+    fn tick(&mut self, now: Timestamp);
+    /// Moves local counters into the worker's series.
+    fn flush(&mut self, metrics: &WorkerMetrics);
+    /// Frames processed so far.
+    fn packets(&self) -> u64;
+}
+
+impl Stage for Pipeline {
+    #[inline]
+    fn process(&mut self, frame: &Frame<'_>) {
+        Pipeline::process(self, frame);
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        Pipeline::tick(self, now);
+    }
+
+    fn flush(&mut self, metrics: &WorkerMetrics) {
+        Pipeline::flush(self, metrics);
+    }
+
+    fn packets(&self) -> u64 {
+        self.totals.packets
+    }
+}
+
 /// What a pipeline needs besides its config: where top talkers go.
 #[derive(Clone)]
 pub struct PipelineOptions {
@@ -87,7 +151,7 @@ pub struct Pipeline {
     window: Duration,
     window_start: Option<Timestamp>,
     next_expiry: Timestamp,
-    detector: Option<Detection>,
+    detector: Option<Judge>,
 }
 
 impl Pipeline {
@@ -112,12 +176,12 @@ impl Pipeline {
         }
     }
 
-    /// Runs `detector` on this pipeline's packets from now on (replacing any previous
-    /// one). Build it with `Detection::new(Detector::new(rules), alerts)`: `rules` is the
-    /// shared `Arc<RuleSet>`, `alerts` the `Box<dyn AlertOutput>` this worker's
-    /// transitions go to.
-    pub fn set_detector(&mut self, detector: Detection) {
-        self.detector = Some(detector);
+    /// Judges this pipeline's packets with `judge` from now on (replacing any previous
+    /// one): a [`Detection`] of its own (`Detection::new(Detector::new(rules), alerts)`:
+    /// `rules` the shared `Arc<RuleSet>`, `alerts` where transitions go), or a
+    /// [`Collector`] of a detector shared with other workers (see [`share`]).
+    pub fn set_detector(&mut self, judge: impl Into<Judge>) {
+        self.detector = Some(judge.into());
     }
 
     /// Processes one frame.
@@ -312,14 +376,14 @@ impl Pipeline {
         self.counters.flush_into(metrics);
         metrics
             .flows_active
-            .set(i64::try_from(self.flows.len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(self.active_flows()).unwrap_or(i64::MAX));
     }
 
     /// Ends every flow (reason `shutdown`), evaluates the detector's last partial windows
     /// and publishes the last top-talker window.
     pub fn finish(&mut self, metrics: &WorkerMetrics) {
-        if let (Some(detector), Some(last)) = (self.detector.as_mut(), self.totals.last_ts) {
-            detector.finish(last);
+        if let Some(detector) = self.detector.as_mut() {
+            detector.finish(self.totals.last_ts);
         }
         self.flows
             .drain(&mut count_end(&mut self.counters.flows_ended));
@@ -327,9 +391,71 @@ impl Pipeline {
         self.flush(metrics);
     }
 
+    /// Flows in the flow table now.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Totals up to the last [`Pipeline::flush`].
     pub fn totals(&self) -> &Totals {
         &self.totals
+    }
+}
+
+/// Where a pipeline's packets are judged.
+pub enum Judge {
+    /// By a detector of its own.
+    Here(Detection),
+    /// By a detector shared with other workers.
+    Shared(Collector),
+}
+
+impl From<Detection> for Judge {
+    fn from(d: Detection) -> Judge {
+        Judge::Here(d)
+    }
+}
+
+impl From<Collector> for Judge {
+    fn from(c: Collector) -> Judge {
+        Judge::Shared(c)
+    }
+}
+
+impl Judge {
+    #[inline]
+    fn has_rules(&self) -> bool {
+        match self {
+            Judge::Here(d) => d.has_rules(),
+            Judge::Shared(c) => c.has_rules(),
+        }
+    }
+
+    #[inline]
+    fn observe(&mut self, p: &PacketView<'_>) {
+        match self {
+            Judge::Here(d) => d.observe(p),
+            Judge::Shared(c) => c.observe(p),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        match self {
+            Judge::Here(d) => d.tick(now),
+            Judge::Shared(c) => c.tick(now),
+        }
+    }
+
+    /// The input has ended; `last` is its last packet's time, if there was a packet.
+    fn finish(&mut self, last: Option<Timestamp>) {
+        match self {
+            Judge::Here(d) => {
+                if let Some(last) = last {
+                    d.finish(last);
+                }
+            }
+            Judge::Shared(c) => c.finish(last),
+        }
     }
 }
 

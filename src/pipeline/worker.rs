@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Pipeline;
+use super::Stage;
 use crate::capture::{CaptureError, Next, Source};
 use crate::telemetry::WorkerMetrics;
 use crate::timestamp::Timestamp;
@@ -81,9 +81,9 @@ pub enum Stopped {
 /// A capture error from the source; counters are flushed first.
 // Generic over the source (`dyn Source` included) so that a file replay calls its reader
 // directly, with no virtual call per packet.
-pub fn drive<S: Source + ?Sized>(
+pub fn drive<S: Source + ?Sized, P: Stage>(
     source: &mut S,
-    pipeline: &mut Pipeline,
+    pipeline: &mut P,
     metrics: &WorkerMetrics,
     mut drive: Drive<'_>,
 ) -> Result<Stopped, CaptureError> {
@@ -147,7 +147,7 @@ pub fn drive<S: Source + ?Sized>(
                 .set(i64::from(source.is_up().unwrap_or(true)));
         }
         if let Some(progress) = drive.progress.as_mut() {
-            progress(pipeline.totals().packets, source.progress());
+            progress(pipeline.packets(), source.progress());
         }
         if let Some(stopped) = stopped {
             return Ok(stopped);

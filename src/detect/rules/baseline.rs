@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::per_second;
 use super::volume::{Filter, Keying, Target};
 use crate::config::BaselineParams;
-use crate::detect::sketch::{KeyTable, Weight};
+use crate::detect::sketch::{KeyTable, Merge, Weight};
 use crate::detect::{Finding, PacketView, Rule};
 
 #[derive(Default)]
@@ -33,6 +33,13 @@ pub(super) struct Acc {
 impl Weight for Acc {
     fn weight(&self) -> u64 {
         self.count.saturating_add(u64::from(self.windows))
+    }
+}
+
+impl Merge for Acc {
+    /// Only the window's count: the learned level is the evaluator's own.
+    fn merge(&mut self, other: &Acc) {
+        self.count = self.count.saturating_add(other.count);
     }
 }
 

@@ -20,7 +20,7 @@ use super::{contributors, ip_from_bits, service_name};
 use crate::alert::{Contributor, ContributorKind};
 use crate::config::{BlocklistParams, ConfigError};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, parse_list};
-use crate::detect::sketch::{KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// List name of the rule's inline `entries`.
@@ -91,6 +91,17 @@ pub(super) struct Acc {
 impl Weight for Acc {
     fn weight(&self) -> u64 {
         self.packets
+    }
+}
+
+impl Merge for Acc {
+    fn merge(&mut self, other: &Acc) {
+        self.packets = self.packets.saturating_add(other.packets);
+        if other.packets > 0 {
+            self.list = other.list;
+        }
+        self.peers.merge(&other.peers);
+        self.services.merge(&other.services);
     }
 }
 

@@ -23,7 +23,7 @@ use super::{contributors, ip_from_bits, per_second};
 use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
-use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// Bytes of the registered domain kept for the alert.
@@ -107,6 +107,14 @@ pub(super) struct AmpAcc {
 impl Weight for AmpAcc {
     fn weight(&self) -> u64 {
         self.responses
+    }
+}
+
+impl Merge for AmpAcc {
+    fn merge(&mut self, other: &AmpAcc) {
+        self.responses = self.responses.saturating_add(other.responses);
+        self.reflectors.merge(&other.reflectors);
+        self.top.merge(&other.top);
     }
 }
 
@@ -196,6 +204,17 @@ impl Default for TunnelAcc {
 impl Weight for TunnelAcc {
     fn weight(&self) -> u64 {
         self.suspicious
+    }
+}
+
+impl Merge for TunnelAcc {
+    /// Counts add up; the domain is the merged side's, as the latest name seen.
+    fn merge(&mut self, other: &TunnelAcc) {
+        self.suspicious = self.suspicious.saturating_add(other.suspicious);
+        if other.suspicious > 0 {
+            self.domain = other.domain;
+            self.domain_len = other.domain_len;
+        }
     }
 }
 

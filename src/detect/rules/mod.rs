@@ -252,6 +252,44 @@ impl RuleState {
         }
     }
 
+    /// Makes this state a worker's partial counts (see `KeyTable::make_partial`).
+    pub(super) fn make_partial(&mut self) {
+        match self {
+            RuleState::Volume(s) => s.table.make_partial(),
+            RuleState::SynFlood(s) => s.table.make_partial(),
+            RuleState::PortScan(s) => s.table.make_partial(),
+            RuleState::HostSweep(s) => s.table.make_partial(),
+            RuleState::DnsAmplification(s) => s.table.make_partial(),
+            RuleState::DnsTunnel(s) => s.table.make_partial(),
+            RuleState::Baseline(s) => s.table.make_partial(),
+            RuleState::Blocklist(s) => s.table.make_partial(),
+        }
+    }
+
+    /// Adds a worker's partial counts for the same rule into this state, and empties
+    /// them. States of two kinds (never built from one rule) are left as they are.
+    pub(super) fn merge_from(&mut self, partial: &mut RuleState) {
+        match (self, partial) {
+            (RuleState::Volume(s), RuleState::Volume(p)) => s.table.merge_from(&mut p.table),
+            (RuleState::SynFlood(s), RuleState::SynFlood(p)) => s.table.merge_from(&mut p.table),
+            (RuleState::PortScan(s), RuleState::PortScan(p)) => s.table.merge_from(&mut p.table),
+            (RuleState::HostSweep(s), RuleState::HostSweep(p)) => {
+                s.table.merge_from(&mut p.table);
+            }
+            (RuleState::DnsAmplification(s), RuleState::DnsAmplification(p)) => {
+                s.table.merge_from(&mut p.table);
+            }
+            (RuleState::DnsTunnel(s), RuleState::DnsTunnel(p)) => {
+                s.table.merge_from(&mut p.table);
+            }
+            (RuleState::Baseline(s), RuleState::Baseline(p)) => s.table.merge_from(&mut p.table),
+            (RuleState::Blocklist(s), RuleState::Blocklist(p)) => {
+                s.table.merge_from(&mut p.table);
+            }
+            _ => {}
+        }
+    }
+
     /// Keys tracked now.
     pub(super) fn keys(&self) -> usize {
         match self {

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
 use crate::config::ScanParams;
-use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, Outcome, PacketView, Rule};
 
 /// Probes of one key.
@@ -49,6 +49,13 @@ impl Counts {
     }
 
     /// Whether the attempts average at most `max_bytes` on the wire.
+    fn merge(&mut self, other: Counts) {
+        self.attempts = self.attempts.saturating_add(other.attempts);
+        self.answered = self.answered.saturating_add(other.answered);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.attempt_bytes = self.attempt_bytes.saturating_add(other.attempt_bytes);
+    }
+
     fn small_probes(self, max_bytes: u64) -> bool {
         self.attempt_bytes <= max_bytes.saturating_mul(self.attempts)
     }
@@ -78,6 +85,14 @@ pub(super) struct PortAcc {
 impl Weight for PortAcc {
     fn weight(&self) -> u64 {
         self.counts.attempts + self.counts.failed
+    }
+}
+
+impl Merge for PortAcc {
+    fn merge(&mut self, other: &PortAcc) {
+        self.counts.merge(other.counts);
+        self.services.merge(&other.services);
+        self.top.merge(&other.top);
     }
 }
 
@@ -168,6 +183,15 @@ pub(super) struct SweepAcc {
 impl Weight for SweepAcc {
     fn weight(&self) -> u64 {
         self.counts.attempts + self.counts.failed
+    }
+}
+
+impl Merge for SweepAcc {
+    fn merge(&mut self, other: &SweepAcc) {
+        self.counts.merge(other.counts);
+        self.hosts.merge(&other.hosts);
+        self.top_hosts.merge(&other.top_hosts);
+        self.top_services.merge(&other.top_services);
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
-use crate::detect::sketch::{Hll, KeyTable, TopK, Weight, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 use crate::flow::TcpState;
 
@@ -29,6 +29,16 @@ pub(super) struct Acc {
 impl Weight for Acc {
     fn weight(&self) -> u64 {
         self.syns
+    }
+}
+
+impl Merge for Acc {
+    fn merge(&mut self, other: &Acc) {
+        self.syns = self.syns.saturating_add(other.syns);
+        self.completions = self.completions.saturating_add(other.completions);
+        self.ports_seen.merge(&other.ports_seen);
+        self.sources.merge(&other.sources);
+        self.ports.merge(&other.ports);
     }
 }
 

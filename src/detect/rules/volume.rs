@@ -16,7 +16,7 @@ use super::{Hashes, contributors, ip_from_bits, per_second};
 use crate::alert::ContributorKind;
 use crate::config::{VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol};
 use crate::decode::{TcpFlags, ip_protocol};
-use crate::detect::sketch::{KeyTable, TopK, Weight, ip_bits, mix64};
+use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope};
 use crate::networks::Direction;
 
@@ -97,6 +97,16 @@ pub(super) struct Acc {
 impl Weight for Acc {
     fn weight(&self) -> u64 {
         self.packets
+    }
+}
+
+impl Merge for Acc {
+    fn merge(&mut self, other: &Acc) {
+        self.packets = self.packets.saturating_add(other.packets);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.flows = self.flows.saturating_add(other.flows);
+        self.sources.merge(&other.sources);
+        self.ports.merge(&other.ports);
     }
 }
 

@@ -27,7 +27,7 @@ pub enum Command {
     /// Run capture files through the pipeline and print a summary.
     Replay(ReplayArgs),
     /// Validate a configuration file and exit (non-zero with every problem on error).
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckConfigArgs),
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -47,6 +47,17 @@ pub struct RulesTestArgs {
     /// The test file (TOML).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `netwarden check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also print the severity matrix in effect (rule severity × protection level →
+    /// alert severity) on stdout.
+    #[arg(long)]
+    pub print_matrix: bool,
 }
 
 /// `--config`.

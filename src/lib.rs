@@ -17,6 +17,7 @@
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver
 //! admin/     the /metrics endpoint: timeouts, connection cap, TLS and basic auth
 //! config/    TOML schema, defaults, validation with file:line:key errors
+//! protection graded protection: host groups as assets (level, data grade), severity matrix
 //! rng.rs     the one seeded PRNG: retry jitter here, traffic in crates/synth
 //! tls.rs     rustls provider and PEM files, for the endpoint and alert delivery
 //!
@@ -43,6 +44,7 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
+pub mod protection;
 pub mod rng;
 pub mod space_saving;
 pub mod telemetry;

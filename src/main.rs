@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
+use anyhow::Context as _;
 use clap::Parser as _;
 use netwarden::cli::{Cli, Command};
 use netwarden::config::ConfigErrors;
@@ -42,8 +45,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(arg: &netwarden::cli::ConfigArg) -> anyhow::Result<()> {
-    let loaded = netwarden::config::load(arg.config.as_deref())?;
+fn check_config(args: &netwarden::cli::CheckConfigArgs) -> anyhow::Result<()> {
+    let loaded = netwarden::config::load(args.config.config.as_deref())?;
     // The user `run` switches to must exist.
     netwarden::app::check_user(&loaded.config, loaded.path.as_deref())?;
     // Building the rules reads the blocklist files, whose lines are checked too.
@@ -57,5 +60,12 @@ fn check_config(arg: &netwarden::cli::ConfigArg) -> anyhow::Result<()> {
         |p| p.display().to_string(),
     );
     eprintln!("{shown}: configuration is valid");
+    if args.print_matrix {
+        let matrix = loaded.config.protection.severity_matrix.table();
+        let mut out = std::io::stdout().lock();
+        out.write_all(matrix.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing the severity matrix")?;
+    }
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! Owns [`Severity`] (how urgent an alert is), [`AlertState`] (the transition an alert
 //! record reports), [`RuleKind`] (what a detection rule detects: the `kind` of a
 //! `[[rules]]` table) and [`AlertKind`] (the `kind` of an alert: a rule's kind, or `self`
-//! for netwarden's alerts about itself). Each serialises as the lower-case word users
-//! write in the config and read in alerts.
+//! for netwarden's alerts about itself), and the words of graded protection:
+//! [`ProtectionLevel`] (how much an asset matters, 1 to 5) and [`DataGrade`] (what its data
+//! is worth). Each serialises as the lower-case word (or number) users write in the config
+//! and read in alerts.
 //!
 //! A leaf: it depends on nothing else in the crate, so `config` (which names severities
 //! and kinds) and `alert` (which carries them) both use it without depending on each
@@ -46,6 +48,114 @@ impl Severity {
             Severity::Critical => "critical",
             Severity::Emergency => "emergency",
         }
+    }
+}
+
+/// How much an asset matters under graded protection: 1 (lowest) to 5 (highest). Always
+/// within 1..=5: it is only made by [`ProtectionLevel::new`] or read from the config,
+/// which refuses other numbers where they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "u8")]
+pub struct ProtectionLevel(u8);
+
+impl ProtectionLevel {
+    /// The lowest level.
+    pub const MIN: u8 = 1;
+    /// The highest level.
+    pub const MAX: u8 = 5;
+    /// Every level, lowest first.
+    pub const ALL: [ProtectionLevel; 5] = [
+        ProtectionLevel(1),
+        ProtectionLevel(2),
+        ProtectionLevel(3),
+        ProtectionLevel(4),
+        ProtectionLevel(5),
+    ];
+
+    /// The level `n`, if it is 1 to 5.
+    pub const fn new(n: u8) -> Option<ProtectionLevel> {
+        if n >= Self::MIN && n <= Self::MAX {
+            Some(ProtectionLevel(n))
+        } else {
+            None
+        }
+    }
+
+    /// The number, 1 to 5.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Index into [`ProtectionLevel::ALL`] (the level minus one).
+    pub const fn index(self) -> usize {
+        (self.0 - Self::MIN) as usize
+    }
+
+    /// The `protection_level` label value (`"1"` to `"5"`).
+    pub fn as_str(self) -> &'static str {
+        match self.0 {
+            1 => "1",
+            2 => "2",
+            3 => "3",
+            4 => "4",
+            _ => "5",
+        }
+    }
+}
+
+impl From<ProtectionLevel> for u8 {
+    fn from(level: ProtectionLevel) -> u8 {
+        level.0
+    }
+}
+
+impl fmt::Display for ProtectionLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProtectionLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        u8::try_from(n)
+            .ok()
+            .and_then(ProtectionLevel::new)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("protection level must be 1 to 5, got {n}"))
+            })
+    }
+}
+
+/// What an asset's data is worth under data classification, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataGrade {
+    /// Ordinary data.
+    General,
+    /// Important data.
+    Important,
+    /// Core data.
+    Core,
+}
+
+impl DataGrade {
+    /// Every grade, lowest first.
+    pub const ALL: [DataGrade; 3] = [DataGrade::General, DataGrade::Important, DataGrade::Core];
+
+    /// The `data_grade` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataGrade::General => "general",
+            DataGrade::Important => "important",
+            DataGrade::Core => "core",
+        }
+    }
+}
+
+impl fmt::Display for DataGrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -201,6 +311,23 @@ mod tests {
         }
         for severity in Severity::ALL {
             assert_eq!(serde_json::to_value(severity).unwrap(), severity.as_str());
+        }
+    }
+
+    #[test]
+    fn protection_levels_are_one_to_five_and_grades_lowercase_words() {
+        for (i, level) in ProtectionLevel::ALL.into_iter().enumerate() {
+            assert_eq!(level.index(), i);
+            assert_eq!(level.as_str(), (i + 1).to_string());
+            let back: ProtectionLevel = serde_json::from_value(serde_json::json!(i + 1)).unwrap();
+            assert_eq!(back, level);
+        }
+        for n in [0, 6, -1, 300] {
+            let err = serde_json::from_value::<ProtectionLevel>(serde_json::json!(n)).unwrap_err();
+            assert!(err.to_string().contains("must be 1 to 5"), "{err}");
+        }
+        for grade in DataGrade::ALL {
+            assert_eq!(serde_json::to_value(grade).unwrap(), grade.as_str());
         }
     }
 

@@ -41,6 +41,7 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
         "usr/share/netwarden/dashboards/grafana/provisioning/dashboards/netwarden.yml",
         "usr/share/netwarden/dashboards/grafana/provisioning/datasources/netwarden.yml",
         "usr/share/netwarden/dashboards/prometheus/netwarden-rules.yml",
+        "usr/share/netwarden/dashboards/prometheus/netwarden-fleet.yml",
         "usr/share/netwarden/dashboards/prometheus/scrape.yml",
         "usr/share/netwarden/dashboards/alertmanager/alertmanager.yml",
         "usr/share/doc/netwarden/README.md",

@@ -68,16 +68,50 @@ fn every_alerting_rule_has_a_passing_unit_test() {
 }
 
 #[test]
+fn fleet_rules_pass_promtool_check_and_their_unit_tests() {
+    let dir = dashboards().join("prometheus");
+    let out = run_ok("promtool", &["check", "rules", "netwarden-fleet.yml"], &dir);
+    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+    run_ok(
+        "promtool",
+        &["test", "rules", "netwarden-fleet.test.yml"],
+        &dir,
+    );
+    let rules = std::fs::read_to_string(dir.join("netwarden-fleet.yml")).unwrap();
+    let tests = std::fs::read_to_string(dir.join("netwarden-fleet.test.yml")).unwrap();
+    let mut names: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    names.dedup();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in names {
+        let firing = tests
+            .split("alertname: ")
+            .skip(1)
+            .any(|case| case.starts_with(name) && case.contains("exp_labels"));
+        assert!(firing, "no firing unit test for {name}");
+    }
+    // Every recording rule's output is checked by a promql_expr_test.
+    for record in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record: "))
+    {
+        let checked = record.starts_with("network_direction:netwarden_network_bytes")
+            || record.starts_with("host_group_direction:netwarden_network_bytes")
+            || tests.contains(&format!("expr: {record}"));
+        assert!(checked, "recording rule {record} is not tested");
+    }
+}
+
+#[test]
 fn scrape_config_example_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dashboards().join("prometheus/netwarden-rules.yml");
+    let rules = dashboards().join("prometheus");
     // The example points rule_files at the installed path; check it against the repo copy.
     let config = std::fs::read_to_string(dashboards().join("prometheus/scrape.yml"))
         .unwrap()
-        .replace(
-            "/etc/prometheus/rules/netwarden-rules.yml",
-            rules.to_str().unwrap(),
-        );
+        .replace("/etc/prometheus/rules", rules.to_str().unwrap());
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     run_ok(
         "promtool",
@@ -97,9 +131,29 @@ fn alertmanager_config_passes_amtool_check() {
 }
 
 #[test]
-fn alerts_route_by_severity() {
+fn alerts_route_by_protection_level_then_severity() {
     let dir = dashboards().join("alertmanager");
     for (labels, receiver) in [
+        (
+            &["severity=emergency", "rule=syn_flood", "protection_level=4"][..],
+            "page",
+        ),
+        (
+            &["severity=critical", "rule=port_scan", "protection_level=5"][..],
+            "page",
+        ),
+        (
+            &["severity=critical", "rule=syn_flood", "protection_level=2"][..],
+            "soc",
+        ),
+        (
+            &["severity=warning", "rule=port_scan", "protection_level=1"][..],
+            "soc",
+        ),
+        (
+            &["severity=info", "rule=new_talker", "protection_level=5"][..],
+            "log",
+        ),
         (&["severity=emergency", "rule=syn_flood"][..], "page"),
         (&["severity=critical", "component=netwarden"][..], "page"),
         (&["severity=warning", "rule=port_scan"][..], "channel"),
@@ -111,6 +165,16 @@ fn alerts_route_by_severity() {
         let out = run_ok("amtool", &args, &dir);
         assert_eq!(out.trim(), receiver, "{labels:?}");
     }
+    // Level 4 and 5 page at once; the SOC channel waits to group.
+    let config = std::fs::read_to_string(dir.join("alertmanager.yml")).unwrap();
+    let route = |level: &str| {
+        let at = config
+            .find(&format!("['protection_level=~\"{level}\"'"))
+            .unwrap();
+        config[at..].lines().nth(2).unwrap().trim().to_owned()
+    };
+    assert_eq!(route("4|5"), "group_wait: 0s");
+    assert_eq!(route("1|2|3"), "group_wait: 30s");
 }
 
 /// (alertname, severity, kind label, target label, target, inhibited).

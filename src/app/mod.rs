@@ -25,6 +25,7 @@ use crate::config::{self, Config, ConfigErrors, LogFormat, NetworkConfig};
 use crate::flow::{FlowTableConfig, FlowTimeouts};
 use crate::networks::NetworkSet;
 use crate::pipeline::PipelineOptions;
+use crate::protection::Protection;
 use crate::telemetry::Metrics;
 
 /// Loads the config named by `--config` (or the built-in default) and applies the
@@ -119,9 +120,14 @@ impl Shared {
     /// # Errors
     /// Metric registration failed (a bug).
     pub fn new(config: &Config) -> anyhow::Result<Shared> {
-        let networks = Arc::new(NetworkSet::new(&config.networks));
+        let protection = Protection::new(config);
+        let networks = Arc::new(NetworkSet::with_host_groups(
+            &config.networks,
+            &config.host_groups,
+            &protection,
+        ));
         let metrics = Arc::new(
-            Metrics::new(networks.names(), config.metrics.top_talkers)
+            Metrics::new(networks.segments(), config.metrics.top_talkers)
                 .context("registering metrics")?,
         );
         Ok(Shared { metrics, networks })

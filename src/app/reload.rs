@@ -12,6 +12,8 @@
 //! alerting, daemon, log) need a restart: a change there is logged as such and ignored.
 //! The files are read on a blocking thread with a deadline ([`READ_DEADLINE`]), so a
 //! slow or stuck read never holds the control thread that answers SIGTERM.
+//! Host groups and `[protection]` apply to alerts at once, but the per-network series
+//! keep the segments and labels they were registered with until the next restart.
 //! A config that fails to load or validate is refused as a whole: every problem is logged
 //! with its file, line and key, the running config stays, and
 //! `netwarden_config_last_reload_successful` drops to 0 until a reload succeeds.
@@ -148,6 +150,11 @@ impl Reloader {
                     "This section changed; it takes effect at the next restart."
                 );
             }
+        }
+        if old.host_groups != new.host_groups || old.protection != new.protection {
+            tracing::warn!(
+                "Host groups or protection changed: alerts follow now, the per-network series' host_group, protection_level and data_grade labels at the next restart."
+            );
         }
     }
 

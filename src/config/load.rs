@@ -68,7 +68,7 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
             Err(e) => errors.extend(e.0),
         }
     }
-    check_rules(&sources, &mut errors);
+    check_rules(&sources, &config.protection.default_host_group, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -105,7 +105,7 @@ pub fn parse(source: &str, path: &Path) -> Result<Config, ConfigErrors> {
         positions,
         host_groups: std::mem::take(&mut config.host_groups),
     }];
-    check_rules(&sources, &mut errors);
+    check_rules(&sources, &config.protection.default_host_group, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -236,15 +236,16 @@ fn settings_problems(config: &Config, source: &str, path: &Path) -> Vec<ConfigEr
 
 /// Checks the rules and host groups of every file: each against every host group of the
 /// config, and their names across all files. A problem is reported in the file, and at
-/// the element of `[[rules]]` or `[[host_groups]]`, where it is written.
-fn check_rules(sources: &[RuleSource], errors: &mut Vec<ConfigError>) {
+/// the element of `[[rules]]` or `[[host_groups]]`, where it is written. `default_group`
+/// is `protection.default_host_group`, which no group may be named.
+fn check_rules(sources: &[RuleSource], default_group: &str, errors: &mut Vec<ConfigError>) {
     let groups: HashSet<&str> = sources
         .iter()
         .flat_map(|s| &s.host_groups)
         .map(|g| g.name.as_str())
         .collect();
     for s in sources {
-        rules::validate_host_groups(&s.host_groups, &mut |key, i, msg| {
+        rules::validate_host_groups(&s.host_groups, default_group, &mut |key, i, msg| {
             errors.push(ConfigError::at_element(&s.path, &s.text, key, Some(i), msg));
         });
         rules::validate_rules(&s.rules, &groups, &mut |key, i, msg| {

@@ -6,7 +6,8 @@
 //! semantic check, collecting *all* problems as [`ConfigError`]s that name the file, line
 //! and key (and, for a rule, the rule). Module map: `rules` (the detection schema and how
 //! a `[[rules]]` table is read), `load` (files and checks), `locate` and `error` (where a
-//! problem is written), `alerting`, `self_alerts`, `values`.
+//! problem is written), `alerting`, `self_alerts`, `protection` (graded protection:
+//! defaults and the severity matrix), `values`.
 //!
 //! A leaf: it depends only on `crate::vocabulary`.
 //!
@@ -19,6 +20,7 @@ mod error;
 mod file;
 mod load;
 mod locate;
+mod protection;
 mod rules;
 mod self_alerts;
 mod values;
@@ -37,6 +39,7 @@ pub use capture_filter::{CaptureFilter, FilterInstruction};
 pub use error::{ConfigError, ConfigErrors};
 pub use file::{MAX_BLOCKLIST_BYTES, MAX_CONFIG_BYTES, ReadError, read_text};
 pub use load::{load, parse};
+pub use protection::{ProtectionConfig, SeverityMatrix};
 pub use rules::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
     RuleCommon, RuleConfig, RuleKind, RuleParams, RuleScope, RulesFile, ScanParams, SynFloodParams,
@@ -111,8 +114,10 @@ pub struct Config {
     /// ones). Off, such a reload is refused and the running rules stay, so an emptied
     /// rules folder cannot switch detection off unnoticed.
     pub allow_no_rules: bool,
-    /// Named sets of CIDRs that rules use as their scope.
+    /// Named sets of CIDRs: asset classes (protection level, data grade) and rule scopes.
     pub host_groups: Vec<HostGroupConfig>,
+    /// Graded protection: defaults of hosts in no host group, and the severity matrix.
+    pub protection: ProtectionConfig,
     /// Detection rules (more come from `rules_dir`). [`load`] and [`parse`] read them
     /// apart from the rest, keeping each key's position (see `rules::read`).
     pub rules: Vec<RuleConfig>,
@@ -380,7 +385,8 @@ impl Config {
         let groups: std::collections::HashSet<&str> =
             self.host_groups.iter().map(|g| g.name.as_str()).collect();
         let mut bad = |key: &str, _, msg| problems.push((key.to_owned(), msg));
-        rules::validate_host_groups(&self.host_groups, &mut bad);
+        let default_group = &self.protection.default_host_group;
+        rules::validate_host_groups(&self.host_groups, default_group, &mut bad);
         rules::validate_rules(&self.rules, &groups, &mut bad);
         let rule_names = self.rules.iter().map(|r| r.common.name.as_str());
         for d in rules::duplicates(rule_names) {
@@ -526,6 +532,7 @@ impl Config {
         m.validate_limits(&mut bad);
         self.alerting.validate(&mut bad);
         self.self_alerts.validate(&mut bad);
+        self.protection.validate(&mut bad);
         problems
     }
 

@@ -68,4 +68,6 @@ pub use scope::Scope;
 pub use view::PacketView;
 
 #[cfg(test)]
+mod protection_tests;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //!   new addresses at once;
 //! - same kind, other parameters: fresh accumulators, alerts kept (a firing alert goes
 //!   on, and resolves as usual if the new condition no longer holds), held for `warmup`;
-//! - new rule (or same name, other kind or shadow mode switched): fresh, held for
+//! - new rule (or same name, other kind or shadow mode switched, or other host groups or
+//!   severity matrix, which change its alerts' labels and severity): fresh, held for
 //!   `warmup`;
 //! - removed rule (or the old rule of another kind or shadow mode): its firing alerts
 //!   resolve now, and its instance is reported retired (so its share of the firing gauge
@@ -39,7 +40,9 @@ impl Detector {
                 .find(|o| o.as_ref().is_some_and(|o| o.rule.name == rule.name))
                 .and_then(Option::take);
             let r = match previous {
-                Some(mut r) if r.rule.config == rule.config => {
+                Some(mut r)
+                    if r.rule.config == rule.config && r.rule.protection == rule.protection =>
+                {
                     r.state.adopt(rule);
                     r.rule = rule.clone();
                     r.refresh_needs();
@@ -47,13 +50,15 @@ impl Detector {
                 }
                 // A shadow rule's alerts were never sent, a live rule's were: switching
                 // between the two ends the old alerts as a removal does. So does a new
-                // severity or new labels: receivers tell alerts apart by their labels, so
-                // the old alert must end rather than linger under its old labels.
+                // severity or new labels (a host group's level or grade included): receivers
+                // tell alerts apart by their labels, so the old alert must end rather than
+                // linger under its old labels.
                 Some(r)
                     if r.rule.kind == rule.kind
                         && r.rule.shadow == rule.shadow
                         && r.rule.severity == rule.severity
-                        && r.rule.labels == rule.labels =>
+                        && r.rule.labels == rule.labels
+                        && r.rule.protection == rule.protection =>
                 {
                     let mut changed = self.started(rule, now);
                     changed.lifecycle = r.lifecycle;

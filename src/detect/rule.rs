@@ -6,6 +6,15 @@
 //! key whose condition holds in one evaluation), and the alert record of a transition
 //! ([`Rule::alert`]).
 //!
+//! # The asset of an alert
+//! An alert is about the asset at its key's `dst` when the key has one (the victim of a
+//! flood, amplification or host baseline, the target of a port scan, a blocklisted
+//! address one of ours contacted), else at its `src` (the sender of a host sweep or a DNS
+//! tunnel, a blocklisted address that contacted us). That address's host group gives the
+//! alert its `host_group`, `protection_level` and `data_grade` labels and, through the
+//! severity matrix, its severity; an address in no group, or no address (a network-keyed
+//! rule), takes the rule's host-group scope, else the defaults (`crate::protection`).
+//!
 //! Does not own: a rule's accumulators (`super::rules`) or when a finding becomes a
 //! transition (`crate::alert::lifecycle`, here [`RuleLifecycle`]).
 
@@ -26,6 +35,7 @@ use crate::cidr_map::CidrMap;
 use crate::config::{
     ConfigError, RuleConfig, RuleKind, RuleParams, RuleScope, VolumeKey, VolumeProtocol,
 };
+use crate::protection::Protection;
 use crate::timestamp::Timestamp;
 
 /// What one alert is about: its key within its rule.
@@ -127,7 +137,8 @@ pub struct Rule {
     pub kind: RuleKind,
     /// Traffic looked at.
     pub scope: Scope,
-    /// Severity of its alerts.
+    /// Severity of the rule: its alerts' severity before the severity matrix escalates
+    /// it by their asset's protection level.
     pub severity: Severity,
     /// The value at or above which the condition holds.
     pub threshold: f64,
@@ -156,6 +167,9 @@ pub struct Rule {
     pub(super) blocklist: Option<Arc<AddrSet>>,
     /// Protected network names, by index, for a rule keyed by network (else empty).
     network_names: Vec<String>,
+    /// The config's host groups as assets and its severity matrix: the labels and
+    /// severity of each alert. A reload that changes them ends the rule's alerts.
+    pub(super) protection: Arc<Protection>,
 }
 
 impl Rule {
@@ -230,7 +244,15 @@ impl Rule {
             } else {
                 Vec::new()
             },
+            protection: Arc::default(),
         })
+    }
+
+    /// The rule judging its alerts' assets by `protection`.
+    #[must_use]
+    pub(super) fn with_protection(mut self, protection: Arc<Protection>) -> Rule {
+        self.protection = protection;
+        self
     }
 
     /// The `network` of an alert: the rule's host group, or the protected network a
@@ -275,10 +297,19 @@ impl Rule {
             AlertState::Resolved => std::mem::take(&mut t.peak.contributors),
         };
         let key = t.key;
+        let group = match &self.scope {
+            Scope::Group(name, _) => Some(name.as_str()),
+            _ => None,
+        };
+        let asset = self.protection.asset(key.dst.or(key.src), group);
+        let mut labels = self.labels.clone();
+        for (name, value) in asset.labels() {
+            labels.insert(name.to_owned(), value.to_owned());
+        }
         let mut alert = Alert {
             rule: self.name.clone(),
             kind: AlertKind::Rule(self.kind),
-            severity: self.severity,
+            severity: self.protection.severity(self.severity, asset),
             state: t.state,
             time: t.now.as_secs_f64(),
             started: t.since.as_secs_f64(),
@@ -292,7 +323,7 @@ impl Rule {
             protocol: self.protocol.map(str::to_owned),
             port: t.peak.port,
             contributors,
-            labels: self.labels.clone(),
+            labels,
             annotations: BTreeMap::new(),
         };
         alert.annotations = self

@@ -1,17 +1,19 @@
 //! Every rule of a config, built once and shared by the workers.
 //!
 //! Owns [`RuleSet`]: built from a validated config ([`RuleSet::build`], which reads every
-//! `blocklist` file), shared as an `Arc` so a reload swaps it whole, and the files its
+//! `blocklist` file and gives every rule the config's graded protection), shared as an `Arc` so a reload swaps it whole, and the files its
 //! rules read ([`RuleSet::watched_files`], for the reloader's watcher).
 //!
 //! Does not own: running the rules (`super::detector`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
 use super::rule::Rule;
 use crate::config::{Config, ConfigErrors};
+use crate::protection::Protection;
 
 /// Every rule of a config, built once and shared by the workers.
 #[derive(Clone, Debug, Default)]
@@ -32,11 +34,15 @@ impl RuleSet {
             .map(|g| (g.name.clone(), g.cidrs.iter().map(|c| c.0).collect()))
             .collect();
         let networks: Vec<String> = config.networks.iter().map(|n| n.name.clone()).collect();
+        let protection = Arc::new(Protection::new(config));
         let mut errors = Vec::new();
         let rules = config
             .rules
             .iter()
-            .filter_map(|r| Rule::from_config(r, &groups, &networks, &mut errors))
+            .filter_map(|r| {
+                let rule = Rule::from_config(r, &groups, &networks, &mut errors)?;
+                Some(rule.with_protection(Arc::clone(&protection)))
+            })
             .collect();
         if errors.is_empty() {
             Ok(RuleSet { rules })

@@ -30,6 +30,9 @@ pub(super) fn render(template: &str, a: &Alert) -> String {
             "port" => Some(opt(a.port.map(|s| s.to_string()))),
             "network" => Some(opt(a.network.clone())),
             "domain" => Some(opt(a.domain.clone())),
+            "host_group" | "protection_level" | "data_grade" => {
+                Some(opt(a.labels.get(field).cloned()))
+            }
             "value" => Some(format!("{:.1}", a.value)),
             "threshold" => Some(format!("{:.1}", a.threshold)),
             _ => None,

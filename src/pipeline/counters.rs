@@ -41,7 +41,7 @@ pub(crate) struct LocalCounters {
     pub(crate) bytes: [u64; TRAFFIC_SLOTS],
     decode_errors: [u64; DECODE_SLOTS],
     pub(crate) tcp_flags: [u64; 8],
-    /// Per network: inbound, outbound, internal.
+    /// Per network segment (`NetworkSet::segments`): inbound, outbound, internal.
     pub(crate) network_packets: Vec<[u64; 3]>,
     pub(crate) network_bytes: Vec<[u64; 3]>,
     pub(crate) flows_created: u64,
@@ -49,7 +49,8 @@ pub(crate) struct LocalCounters {
 }
 
 impl LocalCounters {
-    pub(crate) fn new(networks: usize) -> LocalCounters {
+    /// Zeroed counters for `segments` network segments.
+    pub(crate) fn new(segments: usize) -> LocalCounters {
         LocalCounters {
             frames: 0,
             frame_bytes: 0,
@@ -57,8 +58,8 @@ impl LocalCounters {
             bytes: [0; TRAFFIC_SLOTS],
             decode_errors: [0; DECODE_SLOTS],
             tcp_flags: [0; 8],
-            network_packets: vec![[0; 3]; networks],
-            network_bytes: vec![[0; 3]; networks],
+            network_packets: vec![[0; 3]; segments],
+            network_bytes: vec![[0; 3]; segments],
             flows_created: 0,
             flows_ended: [0; EndReason::ALL.len()],
         }

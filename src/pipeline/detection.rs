@@ -5,14 +5,15 @@
 //! each [`Evaluation`] it reports, hands the alert transitions to the worker's
 //! [`AlertOutput`] and records each rule's figures in its metric series (resolved once
 //! per rule instance: at start, and when a reload adds or replaces a rule; a retired
-//! instance gives its share of the shared gauges back).
+//! instance gives its share of the shared gauges back), and each alert that starts
+//! firing under its asset's labels.
 //!
 //! Does not own: detection itself (`crate::detect`, which counts nothing) or the metric
 //! definitions (`crate::telemetry`).
 
 use std::collections::BTreeMap;
 
-use crate::alert::AlertOutput;
+use crate::alert::{AlertOutput, AlertState};
 use crate::detect::{Detector, Evaluation, PacketView, Partial, Rule, RuleInstance};
 use crate::telemetry::{DetectionMetricVecs, RuleMetrics};
 use crate::timestamp::Timestamp;
@@ -136,6 +137,13 @@ impl Detection {
             m.record(&self.out, self.detector.rules().rules());
         }
         for alert in self.out.alerts.drain(..) {
+            if let Some(m) = &self.metrics
+                && alert.state == AlertState::Firing
+            {
+                let label = |name| alert.labels.get(name).map_or("", String::as_str);
+                let asset = ["host_group", "protection_level", "data_grade"].map(label);
+                m.vecs.asset_alert_raised(asset, alert.severity.as_str());
+            }
             self.alerts.emit(alert);
         }
         self.out.retired.clear();
@@ -147,7 +155,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::alert::{Alert, AlertState};
+    use crate::alert::Alert;
     use crate::detect::RuleSet;
     use crate::telemetry::Metrics;
 
@@ -199,6 +207,12 @@ mod tests {
         let states: Vec<(String, AlertState)> = (out.lock().unwrap().iter())
             .map(|a| (a.rule.clone(), a.state))
             .collect();
+        assert!(
+            text.contains(
+                "netwarden_asset_alerts_raised_total{data_grade=\"general\",host_group=\"ungrouped\",protection_level=\"2\",severity=\"critical\"} 2"
+            ),
+            "{text}"
+        );
         assert_eq!(
             states,
             [

@@ -161,7 +161,7 @@ impl Pipeline {
         // exported rates on skewed traffic.
         let sketch = options.top_talkers.n().saturating_mul(4).max(32);
         Pipeline {
-            counters: LocalCounters::new(options.networks.names().len()),
+            counters: LocalCounters::new(options.networks.segments().len()),
             networks: options.networks,
             flows: FlowTable::new(options.flows),
             totals: Totals::default(),
@@ -241,8 +241,8 @@ impl Pipeline {
         }
     }
 
-    /// Direction, protocol and placement of a packet; counts per-network traffic and top
-    /// talkers.
+    /// Direction, protocol and placement of a packet; counts per-network traffic (by
+    /// segment: network and host group) and top talkers.
     #[inline]
     fn classify(&mut self, d: &Decoded<'_>, wire: u64) -> (Direction, Protocol, Option<Placement>) {
         let ip = match &d.network {
@@ -250,10 +250,10 @@ impl Pipeline {
             Network::Arp(_) => return (Direction::None, Protocol::Arp, None),
             Network::Other { .. } => return (Direction::None, Protocol::Other, None),
         };
-        let placement = self.networks.place(ip.src, ip.dst);
+        let (placement, segments) = self.networks.locate(ip.src, ip.dst);
         let c = &mut self.counters;
-        let mut count = |net: Option<u16>, dir: usize| {
-            if let Some(n) = net.map(usize::from) {
+        let mut count = |segment: Option<u16>, dir: usize| {
+            if let Some(n) = segment.map(usize::from) {
                 if let Some(p) = c.network_packets.get_mut(n).and_then(|a| a.get_mut(dir)) {
                     *p += 1;
                 }
@@ -262,11 +262,13 @@ impl Pipeline {
                 }
             }
         };
+        // Traffic within one network is counted once, under the destination's segment, so
+        // the segments of a network add up to the network's traffic.
         if placement.src.is_some() && placement.src == placement.dst {
-            count(placement.src, 2);
+            count(segments.dst, 2);
         } else {
-            count(placement.dst, 0);
-            count(placement.src, 1);
+            count(segments.dst, 0);
+            count(segments.src, 1);
         }
         if self.totals.packets % TOP_TALKER_SAMPLING == 1 {
             let bytes = wire * TOP_TALKER_SAMPLING;

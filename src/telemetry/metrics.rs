@@ -17,8 +17,9 @@ pub use self::snapshot::HealthSeries;
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
-use crate::networks::Direction;
+use crate::networks::{Direction, Segment};
 use crate::vocabulary::RuleKind;
+use crate::vocabulary::Severity;
 
 /// Protocol label of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,7 +93,8 @@ pub struct Metrics {
     pub self_alerts_firing: IntGaugeVec,
     /// The metrics endpoint's own connections.
     pub http: HttpMetrics,
-    network_names: Vec<String>,
+    /// Network segments (network and host group), by segment index.
+    segments: Vec<Segment>,
 }
 
 fn counter_vec(
@@ -167,7 +169,13 @@ struct TrafficVecs {
 impl TrafficVecs {
     fn new(r: &Registry) -> prometheus::Result<TrafficVecs> {
         let traffic = [INTERFACE, "direction", "protocol"];
-        let per_network = ["network", "direction"];
+        let per_network = [
+            "network",
+            "host_group",
+            "protection_level",
+            "data_grade",
+            "direction",
+        ];
         let vecs = TrafficVecs {
             packets: counter_vec(
                 r,
@@ -196,13 +204,13 @@ impl TrafficVecs {
             network_packets: counter_vec(
                 r,
                 "netwarden_network_packets_total",
-                "Packets to, from or within each protected network.",
+                "Packets to, from or within each protected network, by the host group of the protected end (the destination's, within a network).",
                 &per_network,
             )?,
             network_bytes: counter_vec(
                 r,
                 "netwarden_network_bytes_total",
-                "Bytes to, from or within each protected network.",
+                "Bytes to, from or within each protected network, by the host group of the protected end (the destination's, within a network).",
                 &per_network,
             )?,
         };
@@ -365,12 +373,12 @@ fn register_build_info(r: &Registry) -> prometheus::Result<()> {
 }
 
 impl Metrics {
-    /// Defines and registers every metric. `network_names` are the protected networks;
-    /// `top_talkers` the number of talkers exported per role.
+    /// Defines and registers every metric. `segments` are the protected networks' segments
+    /// (`NetworkSet::segments`); `top_talkers` the number of talkers exported per role.
     ///
     /// # Errors
     /// Only on a programming error (duplicate or invalid metric definition).
-    pub fn new(network_names: &[String], top_talkers: usize) -> prometheus::Result<Metrics> {
+    pub fn new(segments: &[Segment], top_talkers: usize) -> prometheus::Result<Metrics> {
         let r = Registry::new();
         let m = Metrics {
             traffic: TrafficVecs::new(&r)?,
@@ -388,12 +396,25 @@ impl Metrics {
                 &["rule", "severity"],
             )?,
             http: HttpMetrics::new(&r)?,
-            network_names: network_names.to_vec(),
+            segments: segments.to_vec(),
             registry: r,
         };
         m.registry
             .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
         register_build_info(&m.registry)?;
+        // Alerts by asset exist from start-up for every host group with protected
+        // addresses, so `increase()` sees the first one and dashboards show zeros.
+        for segment in &m.segments {
+            let [(_, group), (_, level), (_, grade)] = segment.asset.labels();
+            for severity in Severity::ALL {
+                m.detection.raised_on_asset.with_label_values(&[
+                    group,
+                    level,
+                    grade,
+                    severity.as_str(),
+                ]);
+            }
+        }
         Ok(m)
     }
 
@@ -432,11 +453,12 @@ impl Metrics {
                 .collect()
         };
         let per_network = |v: &IntCounterVec| -> Vec<[IntCounter; 3]> {
-            self.network_names
+            self.segments
                 .iter()
-                .map(|n| {
+                .map(|s| {
+                    let [(_, group), (_, level), (_, grade)] = s.asset.labels();
                     ["inbound", "outbound", "internal"]
-                        .map(|d| v.with_label_values(&[n.as_str(), d]))
+                        .map(|d| v.with_label_values(&[&s.network, group, level, grade, d]))
                 })
                 .collect()
         };
@@ -499,7 +521,7 @@ pub struct WorkerMetrics {
     pub decode_errors: Vec<IntCounter>,
     /// TCP flags by bit.
     pub tcp_flags: [IntCounter; 8],
-    /// Per protected network: inbound, outbound, internal.
+    /// Per network segment (`NetworkSet::segments`): inbound, outbound, internal.
     pub network_packets: Vec<[IntCounter; 3]>,
     /// Same for bytes.
     pub network_bytes: Vec<[IntCounter; 3]>,
@@ -651,11 +673,13 @@ impl AlertSinkMetrics {
 }
 
 /// Detection series. Labels are bounded: `rule` names come from the config (at most
-/// `config::rules::MAX_RULES`), `severity` is one of four.
+/// `config::rules::MAX_RULES`), `severity` is one of four, `host_group` one of the
+/// config's host groups or the default one (its level and grade follow from it).
 #[derive(Clone)]
 pub struct DetectionMetricVecs {
     firing: IntGaugeVec,
     raised: IntCounterVec,
+    raised_on_asset: IntCounterVec,
     shadow: IntCounterVec,
     keys: IntGaugeVec,
     evictions: IntCounterVec,
@@ -676,6 +700,12 @@ impl DetectionMetricVecs {
                 "netwarden_alerts_raised_total",
                 "Alerts that started firing, by rule and severity.",
                 &[RULE, "severity"],
+            )?,
+            raised_on_asset: counter_vec(
+                r,
+                "netwarden_asset_alerts_raised_total",
+                "Alerts that started firing, by the host group, protection level and data grade of their asset and their severity (after the severity matrix).",
+                &["host_group", "protection_level", "data_grade", "severity"],
             )?,
             shadow: counter_vec(
                 r,
@@ -712,6 +742,16 @@ impl DetectionMetricVecs {
                 .map(|(name, severity)| self.rule(name, severity))
                 .collect(),
         }
+    }
+
+    /// Counts one alert that started firing about an asset, by its asset labels
+    /// (`host_group`, `protection_level`, `data_grade`) and its `severity`. Called per
+    /// alert transition, never per packet, so the label lookup is fine.
+    pub fn asset_alert_raised(&self, asset: [&str; 3], severity: &str) {
+        let [group, level, grade] = asset;
+        self.raised_on_asset
+            .with_label_values(&[group, level, grade, severity])
+            .inc();
     }
 
     /// Handles of one rule (`name`, `severity` label), resolved once: a detector calls

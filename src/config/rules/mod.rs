@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Cidr, HumanDuration, is_label_safe};
 pub use crate::vocabulary::RuleKind;
-use crate::vocabulary::Severity;
+use crate::vocabulary::{DataGrade, ProtectionLevel, Severity};
 pub use params::{
     BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, RuleParams,
     ScanParams, SynFloodParams, VolumeDirection, VolumeKey, VolumeMetric, VolumeParams,
@@ -120,7 +120,8 @@ pub struct RuleCommon {
     pub labels: BTreeMap<String, String>,
     /// `summary`, `description`, `runbook_url`…: templates where `{{ field }}` is replaced
     /// by the alert's `rule`, `kind`, `severity`, `src`, `dst`, `port`, `value`,
-    /// `threshold` or `network`.
+    /// `threshold`, `network`, or its asset's `host_group`, `protection_level` or
+    /// `data_grade`.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }
@@ -183,15 +184,26 @@ impl Serialize for RuleScope {
     }
 }
 
-/// A named set of CIDRs that rules can use as their scope, to give those hosts their own
-/// thresholds (as `FastNetMon`'s host groups do).
+/// A named set of CIDRs: an asset class under graded protection, and a scope rules can
+/// use to give those hosts their own thresholds (as `FastNetMon`'s host groups do).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostGroupConfig {
-    /// Name used as a rule's `scope`: 1-64 of `[a-z0-9_.:/-]`, not `all` or `protected`.
+    /// Name used as a rule's `scope` and as the `host_group` label: 1-64 of
+    /// `[a-z0-9_.:/-]`, not `all` or `protected`.
     pub name: String,
-    /// IPv4 and IPv6 CIDRs.
+    /// IPv4 and IPv6 CIDRs. An address in several groups belongs to the one with the most
+    /// specific prefix (the first group listed, for the same prefix twice).
     pub cidrs: Vec<Cidr>,
+    /// Protection level of the group's hosts, 1 (lowest) to 5 (highest): it escalates
+    /// their alerts' severity through `[protection.severity_matrix]`. Unset:
+    /// `protection.default_level`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection_level: Option<ProtectionLevel>,
+    /// Grade of the group's data: `general`, `important` or `core`. Unset:
+    /// `protection.default_data_grade`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_grade: Option<DataGrade>,
 }
 
 /// One file of the `rules_dir` folder.
@@ -204,12 +216,28 @@ pub struct RulesFile {
     pub host_groups: Vec<HostGroupConfig>,
 }
 
-/// Checks host groups. Problems go to `bad` as (dotted key, index of the group, message).
+/// Labels every asset alert carries, set from its host group: a rule may not set them.
+pub(super) const ASSET_LABELS: [&str; 3] = ["host_group", "protection_level", "data_grade"];
+
+/// Checks host groups; `default_group` is the `host_group` label of hosts in no group,
+/// which no group may be named. Problems go to `bad` as (dotted key, index of the group,
+/// message).
 pub(super) fn validate_host_groups(
     host_groups: &[HostGroupConfig],
+    default_group: &str,
     bad: &mut impl FnMut(&str, usize, String),
 ) {
     for (i, g) in host_groups.iter().enumerate() {
+        if g.name == default_group {
+            bad(
+                "host_groups.name",
+                i,
+                format!(
+                    "host group name `{}` is `protection.default_host_group`, the label of hosts in no group",
+                    g.name
+                ),
+            );
+        }
         if !is_label_safe(&g.name) || g.name == "all" || g.name == "protected" {
             bad(
                 "host_groups.name",
@@ -278,6 +306,14 @@ fn validate_rule(r: &RuleConfig, groups: &HashSet<&str>, bad: &mut dyn FnMut(&st
             bad(
                 "labels",
                 format!("rule `{name}`: label name `{key}` must be [a-zA-Z0-9_]+"),
+            );
+        }
+        if ASSET_LABELS.contains(&key.as_str()) {
+            bad(
+                "labels",
+                format!(
+                    "rule `{name}`: label `{key}` is set from the host group of the alert's asset"
+                ),
             );
         }
     }

@@ -201,7 +201,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // A reload's read stuck on a file (a hung mount) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match failure {
-        Some(error) => Err(error.context("capture worker failed")),
+        Some(error) => Err(error.context("a capture thread failed")),
         None => Ok(()),
     }
 }
@@ -370,23 +370,51 @@ fn spawn_workers(
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                if let Err(e) = run_worker(plan, judge, &shutdown) {
-                    let e = anyhow::Error::new(e);
-                    tracing::error!(worker = %name, error = %format_args!("{e:#}"), "Capture worker failed.");
-                    drop(failed.send(e));
-                }
+                supervised(&name, &failed, || {
+                    run_worker(plan, judge, &shutdown).map_err(anyhow::Error::new)
+                });
             })
             .context("spawning a worker thread")?;
         threads.push(handle);
     }
     if let Some(evaluator) = evaluator {
+        let failed = failed.clone();
         let handle = std::thread::Builder::new()
             .name("nw-evaluator".to_owned())
-            .spawn(move || evaluator.run())
+            .spawn(move || {
+                supervised("nw-evaluator", &failed, || {
+                    evaluator.run();
+                    Ok(())
+                });
+            })
             .context("spawning the evaluator thread")?;
         threads.push(handle);
     }
     Ok((threads, vec![updates_tx]))
+}
+
+/// Runs a hot-path thread's `body`; an error or a panic is logged and reported on
+/// `failed`, which stops the daemon (systemd restarts it), so a dead worker or evaluator
+/// never leaves the daemon running blind.
+fn supervised(
+    thread: &str,
+    failed: &mpsc::UnboundedSender<anyhow::Error>,
+    body: impl FnOnce() -> anyhow::Result<()>,
+) {
+    let error = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            anyhow::anyhow!("thread {thread} panicked: {message}")
+        }
+    };
+    tracing::error!(thread, error = %format_args!("{error:#}"), "Capture thread failed.");
+    drop(failed.send(error));
 }
 
 /// The signals that stop the daemon, caught from the moment they are installed.
@@ -551,4 +579,29 @@ fn live_workers(config: &Config, shared: &Shared) -> anyhow::Result<Vec<WorkerPl
         tracing::info!(interface = %interface, workers = per_interface, "Capturing.");
     }
     Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_thread_is_reported_with_its_name_and_message() {
+        let (failed, mut reports) = mpsc::unbounded_channel();
+        supervised("nw-evaluator", &failed, || panic!("merge went wrong"));
+        let report = reports.try_recv().expect("the panic is reported");
+        let text = format!("{report:#}");
+        assert!(text.contains("nw-evaluator"), "{text}");
+        assert!(text.contains("merge went wrong"), "{text}");
+    }
+
+    #[test]
+    fn a_failing_thread_is_reported_and_a_finished_one_is_not() {
+        let (failed, mut reports) = mpsc::unbounded_channel();
+        supervised("nw-0-eth0", &failed, || Ok(()));
+        assert!(reports.try_recv().is_err(), "a clean end is no failure");
+        supervised("nw-0-eth0", &failed, || Err(anyhow::anyhow!("ring gone")));
+        let report = reports.try_recv().expect("the error is reported");
+        assert!(format!("{report:#}").contains("ring gone"));
+    }
 }

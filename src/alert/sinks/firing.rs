@@ -20,7 +20,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::alertmanager::alertname;
 use crate::alert::{Alert, AlertState};
+use crate::telemetry::FiringSeries;
+use crate::telemetry::firing_board::LABELS;
 
 /// What the router does with a transition once the table has recorded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +183,11 @@ impl FiringTable {
         self.entries.iter().map(|(k, e)| (k, &e.alert))
     }
 
+    /// Every firing alert as a `netwarden_alert_firing` series, in no particular order.
+    pub(crate) fn series(&self) -> Vec<FiringSeries> {
+        self.entries.values().map(|e| series(&e.alert)).collect()
+    }
+
     /// Every firing alert, in identity order (what the state file holds).
     pub(crate) fn alerts(&self) -> Vec<&Alert> {
         let mut entries: Vec<_> = self.entries.iter().collect();
@@ -195,6 +203,36 @@ impl FiringTable {
     /// The current table has been saved.
     pub(crate) fn mark_saved(&mut self) {
         self.dirty = false;
+    }
+}
+
+/// The series of one firing alert: its fields, then the [`LABELS`] it carries as extra
+/// labels (asset labels, a self-alert's subject).
+fn series(a: &Alert) -> FiringSeries {
+    let fields = [
+        Some(alertname(&a.rule)),
+        Some(a.rule.clone()),
+        Some(a.kind.as_str().to_owned()),
+        Some(a.severity.as_str().to_owned()),
+        a.src.map(|ip| ip.to_string()),
+        a.dst.map(|ip| ip.to_string()),
+        a.network.clone(),
+        a.domain.clone(),
+        a.protocol.clone(),
+    ];
+    let labels = std::array::from_fn(|i| match fields.get(i) {
+        Some(field) => field.clone().unwrap_or_default(),
+        None => LABELS
+            .get(i)
+            .and_then(|name| a.labels.get(*name))
+            .cloned()
+            .unwrap_or_default(),
+    });
+    FiringSeries {
+        labels,
+        severity: a.severity,
+        started: a.started,
+        value: a.value,
     }
 }
 

@@ -31,6 +31,9 @@ use serde_json::Value;
 /// The generator's first SYN-flood victim.
 const VICTIM: &str = "10.201.0.10";
 
+/// The protected network (`--protect`), named by its prefix.
+const PROTECTED: &str = "10.0.0.0/8";
+
 /// Every `expr` of every panel target (nested rows included), with the panel title.
 fn expressions(value: &Value, title: &str, out: &mut Vec<(String, String)>) {
     match value {
@@ -129,7 +132,7 @@ fn start_stack(storage: &Path) -> (Proc, Proc, u16) {
             .arg("run")
             .arg("--config")
             .arg(&nw_config)
-            .args(["--speed", "1", "--protect", "10.0.0.0/8", "--listen"])
+            .args(["--speed", "1", "--protect", PROTECTED, "--listen"])
             .arg(format!("127.0.0.1:{nw_port}"))
             .arg("--pcap")
             .arg(&pcap)
@@ -285,8 +288,21 @@ fn incident_dashboard_lists_a_live_flood_with_its_victim() {
     assert_eq!(flood["metric"]["severity"], "critical", "{flood}");
     assert_eq!(flood["metric"]["alertname"], "NetwardenSynFlood", "{flood}");
     assert_eq!(flood["metric"]["kind"], "syn_flood", "{flood}");
+    assert_eq!(
+        flood["metric"]["network"], PROTECTED,
+        "the victim's: {flood}"
+    );
     let value: f64 = flood["value"][1].as_str().unwrap().parse().unwrap();
     assert!(value > 1000.0, "above the 1,000 SYN/s threshold: {flood}");
+    // The protected-network variable selects it, and another network leaves it out.
+    for (network, rows) in [(PROTECTED, 1), ("192.0.2.0/24", 0)] {
+        let selected = expr.replace("$network", network);
+        let result = query(port, &selected).unwrap();
+        let victims = (result.as_array().unwrap().iter())
+            .filter(|r| r["metric"]["dst"] == VICTIM && r["metric"]["rule"] == "syn_flood")
+            .count();
+        assert_eq!(victims, rows, "{selected}: {result}");
+    }
     // The start column: a real time, within the flood.
     let started = query(port, table["targets"][1]["expr"].as_str().unwrap()).unwrap();
     let started_ms: f64 = (started.as_array().unwrap().iter())

@@ -18,6 +18,7 @@
 //! which only a successful save clears.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use super::alertmanager::alertname;
@@ -183,9 +184,15 @@ impl FiringTable {
         self.entries.iter().map(|(k, e)| (k, &e.alert))
     }
 
-    /// Every firing alert as a `netwarden_alert_firing` series, in no particular order.
-    pub(crate) fn series(&self) -> Vec<FiringSeries> {
-        self.entries.values().map(|e| series(&e.alert)).collect()
+    /// Every firing alert as a `netwarden_alert_firing` series, in no particular order;
+    /// `network_of` names the protected network of an address.
+    pub(crate) fn series(
+        &self,
+        network_of: impl Fn(IpAddr) -> Option<String>,
+    ) -> Vec<FiringSeries> {
+        (self.entries.values())
+            .map(|e| series(&e.alert, &network_of))
+            .collect()
     }
 
     /// Every firing alert, in identity order (what the state file holds).
@@ -207,8 +214,13 @@ impl FiringTable {
 }
 
 /// The series of one firing alert: its fields, then the [`LABELS`] it carries as extra
-/// labels (asset labels, a self-alert's subject).
-fn series(a: &Alert) -> FiringSeries {
+/// labels (asset labels, a self-alert's subject). Its `network` is the protected network
+/// of its victim, else of its source (as `netwarden_network_packets_total` names it, so
+/// one dashboard variable selects both), else the alert's own (a network-keyed alert).
+fn series(a: &Alert, network_of: &dyn Fn(IpAddr) -> Option<String>) -> FiringSeries {
+    let network = (a.dst.and_then(network_of))
+        .or_else(|| a.src.and_then(network_of))
+        .or_else(|| a.network.clone());
     let fields = [
         Some(alertname(&a.rule)),
         Some(a.rule.clone()),
@@ -216,7 +228,7 @@ fn series(a: &Alert) -> FiringSeries {
         Some(a.severity.as_str().to_owned()),
         a.src.map(|ip| ip.to_string()),
         a.dst.map(|ip| ip.to_string()),
-        a.network.clone(),
+        network,
         a.domain.clone(),
         a.protocol.clone(),
     ];

@@ -323,7 +323,13 @@ impl Router {
         }
         self.persist();
         if self.board_stale {
-            self.board.publish(self.firing.series());
+            let networks = self.settings.networks.as_deref();
+            let network_of = |ip| {
+                let networks = networks?;
+                let index = networks.lookup(ip)?;
+                networks.names().get(usize::from(index)).cloned()
+            };
+            self.board.publish(self.firing.series(network_of));
             self.board_stale = false;
         }
     }
@@ -455,11 +461,17 @@ mod tests {
 
     /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`.
     fn router_in(dir: &std::path::Path, grace: Duration) -> AlertRouter {
-        router_exporting(dir, grace, &Metrics::new(&[], 10).unwrap())
+        router_exporting(dir, grace, &Metrics::new(&[], 10).unwrap(), None)
     }
 
-    /// The same, exporting its firing alerts to `metrics`.
-    fn router_exporting(dir: &std::path::Path, grace: Duration, metrics: &Metrics) -> AlertRouter {
+    /// The same, exporting its firing alerts to `metrics`, naming their protected
+    /// networks from `networks`.
+    fn router_exporting(
+        dir: &std::path::Path,
+        grace: Duration,
+        metrics: &Metrics,
+        networks: Option<Arc<crate::networks::NetworkSet>>,
+    ) -> AlertRouter {
         let config = AlertingConfig {
             log_file: dir.join("alerts.jsonl"),
             restore_grace: crate::config::HumanDuration(grace),
@@ -468,6 +480,10 @@ mod tests {
         let settings = RouterSettings::from_config(&config)
             .unwrap()
             .with_state_directory(Some(StateDir::open(&dir.join("state"), None).unwrap()));
+        let settings = match networks {
+            Some(networks) => settings.with_networks(networks),
+            None => settings,
+        };
         AlertRouter::start(settings, &metrics.alerts).unwrap()
     }
 
@@ -573,10 +589,19 @@ mod tests {
     }
 
     #[test]
-    fn an_alert_two_workers_fire_is_one_firing_series_until_both_resolved_it() {
+    fn an_alert_two_workers_fire_is_one_firing_series_in_its_victims_network_until_both_resolved_it()
+     {
         let dir = tempfile::tempdir().unwrap();
         let metrics = Metrics::new(&[], 10).unwrap();
-        let router = router_exporting(dir.path(), Duration::from_secs(60), &metrics);
+        let config = "[[networks]]\nname = \"dmz\"\ncidrs = [\"192.0.2.0/24\"]\n";
+        let config = crate::config::parse(config, std::path::Path::new("t.toml")).unwrap();
+        let networks = Arc::new(crate::networks::NetworkSet::new(&config.networks));
+        let router = router_exporting(
+            dir.path(),
+            Duration::from_secs(60),
+            &metrics,
+            Some(networks),
+        );
         let (mut one, mut two) = (
             router.handle().alert_output(),
             router.handle().alert_output(),
@@ -599,12 +624,12 @@ mod tests {
         assert_eq!(
             series(&metrics),
             [
-                "netwarden_alert_firing{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",rule=\"syn_flood\",severity=\"warning\"} 1"
+                "netwarden_alert_firing{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",network=\"dmz\",rule=\"syn_flood\",severity=\"warning\"} 1"
             ]
         );
         let text = metrics.render();
         assert!(
-            text.lines().map(without_empty_labels).any(|l| l == "netwarden_alert_started_timestamp_seconds{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",rule=\"syn_flood\",severity=\"warning\"} 100"),
+            text.lines().map(without_empty_labels).any(|l| l == "netwarden_alert_started_timestamp_seconds{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",network=\"dmz\",rule=\"syn_flood\",severity=\"warning\"} 100"),
             "the first start: {text}"
         );
         let mut resolved = flood(100.0);

@@ -9,8 +9,9 @@
 //!   its top-victims table has the victim.
 //!
 //! Without Prometheus, the dashboards' shape is checked too: every panel has a description
-//! and a unit, time series have table legends with last and max, every dashboard has rows,
-//! a shared crosshair, the alert annotations and links to all the others.
+//! and a unit, time series have table legends with last and max, every dashboard has a
+//! shared crosshair, the alert annotations and links to all the others, and all but the
+//! one-screen incident dashboard have rows.
 //!
 //! Grafana's variables are substituted the way Grafana would for "All":
 //! `$__rate_interval` and `$__interval` → `1m`, `$instance`, `$interface`, `$network` and
@@ -369,7 +370,8 @@ fn every_panel_is_described_with_a_unit_and_every_dashboard_links_to_the_others(
             problem("no shared crosshair (graphTooltip 1)".into());
         }
         let panels = d["panels"].as_array().unwrap();
-        if !panels.iter().any(|p| p["type"] == "row") {
+        // The incident dashboard is one screen: row headers would push it past one.
+        if name != "incident.json" && !panels.iter().any(|p| p["type"] == "row") {
             problem("no rows".into());
         }
         let linked: Vec<&str> = (d["links"].as_array().into_iter().flatten())

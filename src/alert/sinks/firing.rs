@@ -9,8 +9,9 @@
 //! router to deliver ([`FiringTable::expire`]). Several sources (the workers, the
 //! self-alert monitor) may report one alert: each is a holder, the first firing is the
 //! one delivered, and the alert resolves only when the last holder has resolved it
-//! ([`Verdict::Held`] for the others). Does not own: delivery (`router`) or the file
-//! (`state`).
+//! ([`Verdict::Held`] for the others). It also turns its alerts into the
+//! `netwarden_alert_firing` series ([`FiringTable::series`]). Does not own: delivery
+//! (`router`), the file (`state`) or exporting the series (`crate::telemetry`).
 //!
 //! Invariants: at most `capacity` alerts; an alert keeps the `started` of its first entry
 //! through adoption and resolve, so Alertmanager sees one continuing alert; a tracked

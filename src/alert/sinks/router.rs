@@ -7,7 +7,8 @@
 //! logs one tracing line (warn when firing, info when resolved), appends it to the log
 //! file (reopened on SIGHUP), and queues it for the webhook and for every Alertmanager;
 //! it keeps firing alerts (`firing`) to re-send them to Alertmanager every
-//! `resend_interval` until they resolve.
+//! `resend_interval` until they resolve, and publishes them as `netwarden_alert_firing`
+//! (`crate::telemetry::FiringBoard`) once a second when they changed.
 //!
 //! Restarts: with a state directory, the firing table is saved to
 //! `alerts.json` (`state`) at most once a second when it changed, and at shutdown. At

@@ -11,7 +11,7 @@
 //!   └─ capture/  AF_PACKET (pnet, PACKET_FANOUT) and pcap/pcapng files → Frame
 //!
 //! pipeline/  the synchronous hot loop: Frame → decode → flow → per-worker counters
-//! telemetry/ Prometheus registry and metric definitions, top-talker sketch
+//! telemetry/ Prometheus registry and metric definitions, top-talker sketch, firing alerts
 //! health/    self-alerts: the daemon judges its own metrics and alerts when it goes blind
 //! vocabulary severities, alert states and kinds: the words config and alerts share
 //! app/       daemon lifecycle: threads, tokio edges (HTTP, signals), replay driver

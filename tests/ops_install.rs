@@ -38,6 +38,7 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
         "usr/share/netwarden/dashboards/grafana/traffic-overview.json",
         "usr/share/netwarden/dashboards/grafana/daemon-health.json",
         "usr/share/netwarden/dashboards/grafana/security.json",
+        "usr/share/netwarden/dashboards/grafana/incident.json",
         "usr/share/netwarden/dashboards/grafana/provisioning/dashboards/netwarden.yml",
         "usr/share/netwarden/dashboards/grafana/provisioning/datasources/netwarden.yml",
         "usr/share/netwarden/dashboards/prometheus/netwarden-rules.yml",

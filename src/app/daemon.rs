@@ -149,7 +149,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // After the drop, so the state file is only ever touched as the service user; before
     // the workers, so no alert of theirs has nowhere to go.
     let alerts = AlertRouter::start(
-        RouterSettings::from_config(&config.alerting)?.with_state_directory(state),
+        RouterSettings::from_config(&config.alerting)?
+            .with_state_directory(state)
+            .with_networks(Arc::clone(&shared.networks)),
         &shared.metrics.alerts,
     )
     .context("starting alert delivery")?;

@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 pub use self::snapshot::HealthSeries;
+use super::firing_board::{FiringBoard, SharedFiringBoard};
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
 use crate::decode::{Layer, Reason};
 use crate::flow::EndReason;
@@ -401,6 +402,8 @@ impl Metrics {
         };
         m.registry
             .register(Box::new(SharedBoard(Arc::clone(&m.top_talkers))))?;
+        m.registry
+            .register(Box::new(SharedFiringBoard(Arc::clone(&m.alerts.firing))))?;
         register_build_info(&m.registry)?;
         // Alerts by asset exist from start-up for every host group with protected
         // addresses, so `increase()` sees the first one and dashboards show zeros.
@@ -571,6 +574,8 @@ pub struct AlertMetrics {
     dropped: IntCounterVec,
     duration: HistogramVec,
     queue_length: IntGaugeVec,
+    /// The alerts firing now, published by the router (`netwarden_alert_firing`).
+    pub firing: Arc<FiringBoard>,
 }
 
 impl AlertMetrics {
@@ -607,6 +612,7 @@ impl AlertMetrics {
                 "Alert transitions waiting in each sink's queue.",
                 &[SINK],
             )?,
+            firing: Arc::new(FiringBoard::new()?),
         })
     }
 

@@ -9,8 +9,9 @@
 //! router to deliver ([`FiringTable::expire`]). Several sources (the workers, the
 //! self-alert monitor) may report one alert: each is a holder, the first firing is the
 //! one delivered, and the alert resolves only when the last holder has resolved it
-//! ([`Verdict::Held`] for the others). Does not own: delivery (`router`) or the file
-//! (`state`).
+//! ([`Verdict::Held`] for the others). It also turns its alerts into the
+//! `netwarden_alert_firing` series ([`FiringTable::series`]). Does not own: delivery
+//! (`router`), the file (`state`) or exporting the series (`crate::telemetry`).
 //!
 //! Invariants: at most `capacity` alerts; an alert keeps the `started` of its first entry
 //! through adoption and resolve, so Alertmanager sees one continuing alert; a tracked
@@ -18,9 +19,13 @@
 //! which only a successful save clears.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
+use super::alertmanager::alertname;
 use crate::alert::{Alert, AlertState};
+use crate::telemetry::FiringSeries;
+use crate::telemetry::firing_board::LABELS;
 
 /// What the router does with a transition once the table has recorded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +185,17 @@ impl FiringTable {
         self.entries.iter().map(|(k, e)| (k, &e.alert))
     }
 
+    /// Every firing alert as a `netwarden_alert_firing` series, in no particular order;
+    /// `network_of` names the protected network of an address.
+    pub(crate) fn series(
+        &self,
+        network_of: impl Fn(IpAddr) -> Option<String>,
+    ) -> Vec<FiringSeries> {
+        (self.entries.values())
+            .map(|e| series(&e.alert, &network_of))
+            .collect()
+    }
+
     /// Every firing alert, in identity order (what the state file holds).
     pub(crate) fn alerts(&self) -> Vec<&Alert> {
         let mut entries: Vec<_> = self.entries.iter().collect();
@@ -195,6 +211,41 @@ impl FiringTable {
     /// The current table has been saved.
     pub(crate) fn mark_saved(&mut self) {
         self.dirty = false;
+    }
+}
+
+/// The series of one firing alert: its fields, then the [`LABELS`] it carries as extra
+/// labels (asset labels, a self-alert's subject). Its `network` is the protected network
+/// of its victim, else of its source (as `netwarden_network_packets_total` names it, so
+/// one dashboard variable selects both), else the alert's own (a network-keyed alert).
+fn series(a: &Alert, network_of: &dyn Fn(IpAddr) -> Option<String>) -> FiringSeries {
+    let network = (a.dst.and_then(network_of))
+        .or_else(|| a.src.and_then(network_of))
+        .or_else(|| a.network.clone());
+    let fields = [
+        Some(alertname(&a.rule)),
+        Some(a.rule.clone()),
+        Some(a.kind.as_str().to_owned()),
+        Some(a.severity.as_str().to_owned()),
+        a.src.map(|ip| ip.to_string()),
+        a.dst.map(|ip| ip.to_string()),
+        network,
+        a.domain.clone(),
+        a.protocol.clone(),
+    ];
+    let labels = std::array::from_fn(|i| match fields.get(i) {
+        Some(field) => field.clone().unwrap_or_default(),
+        None => LABELS
+            .get(i)
+            .and_then(|name| a.labels.get(*name))
+            .cloned()
+            .unwrap_or_default(),
+    });
+    FiringSeries {
+        labels,
+        severity: a.severity,
+        started: a.started,
+        value: a.value,
     }
 }
 

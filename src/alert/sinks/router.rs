@@ -7,7 +7,8 @@
 //! logs one tracing line (warn when firing, info when resolved), appends it to the log
 //! file (reopened on SIGHUP), and queues it for the webhook and for every Alertmanager;
 //! it keeps firing alerts (`firing`) to re-send them to Alertmanager every
-//! `resend_interval` until they resolve.
+//! `resend_interval` until they resolve, and publishes them as `netwarden_alert_firing`
+//! (`crate::telemetry::FiringBoard`) once a second when they changed.
 //!
 //! Restarts: with a state directory, the firing table is saved to
 //! `alerts.json` (`state`) at most once a second when it changed, and at shutdown. At
@@ -37,7 +38,7 @@ use super::settings::{RouterError, RouterSettings};
 use super::state::StateFile;
 use super::webhook;
 use crate::alert::{Alert, AlertOutput, AlertState};
-use crate::telemetry::AlertMetrics;
+use crate::telemetry::{AlertMetrics, FiringBoard};
 use crate::timestamp::Timestamp;
 
 /// Most alerts in one Alertmanager request, as Prometheus batches them.
@@ -138,6 +139,9 @@ impl AlertRouter {
             firing,
             state,
             settings,
+            board: Arc::clone(&metrics.firing),
+            // Restored alerts are firing too.
+            board_stale: true,
         };
         // Restored alerts reach Alertmanager before their previous endsAt can pass.
         router.resend();
@@ -192,6 +196,10 @@ struct Router {
     /// Where the firing table is saved; `None`: not saved.
     state: Option<StateFile>,
     settings: RouterSettings,
+    /// Where the firing table is exported as `netwarden_alert_firing`.
+    board: Arc<FiringBoard>,
+    /// The firing table changed since it was last published on the board.
+    board_stale: bool,
 }
 
 impl Router {
@@ -260,6 +268,7 @@ impl Router {
 
     fn route(&mut self, source: Source, mut alert: Alert) {
         let key = identity(&alert);
+        self.board_stale = true;
         match self.firing.record(&key, source, &mut alert) {
             Verdict::Held => return,
             Verdict::Adopted => tracing::debug!(
@@ -300,7 +309,9 @@ impl Router {
         }
     }
 
-    /// Resolves restored alerts whose grace ended unconfirmed, then saves the table.
+    /// Resolves restored alerts whose grace ended unconfirmed, then saves the table and
+    /// publishes it on the board if it changed: once a second at most, however many
+    /// transitions a flood of alerts brings.
     fn housekeeping(&mut self) {
         let wall = Timestamp::now().as_secs_f64();
         for alert in self.firing.expire(std::time::Instant::now(), wall) {
@@ -312,6 +323,16 @@ impl Router {
             self.route(0, alert);
         }
         self.persist();
+        if self.board_stale {
+            let networks = self.settings.networks.as_deref();
+            let network_of = |ip| {
+                let networks = networks?;
+                let index = networks.lookup(ip)?;
+                networks.names().get(usize::from(index)).cloned()
+            };
+            self.board.publish(self.firing.series(network_of));
+            self.board_stale = false;
+        }
     }
 
     /// Saves the firing table if it changed since the last successful save.
@@ -390,6 +411,7 @@ mod tests {
     use crate::alert::{AlertKind, Severity};
     use crate::config::AlertingConfig;
     use crate::telemetry::Metrics;
+    use crate::telemetry::firing_board::without_empty_labels;
     use crate::vocabulary::RuleKind;
 
     fn alert(rule: &str) -> Alert {
@@ -440,6 +462,17 @@ mod tests {
 
     /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`.
     fn router_in(dir: &std::path::Path, grace: Duration) -> AlertRouter {
+        router_exporting(dir, grace, &Metrics::new(&[], 10).unwrap(), None)
+    }
+
+    /// The same, exporting its firing alerts to `metrics`, naming their protected
+    /// networks from `networks`.
+    fn router_exporting(
+        dir: &std::path::Path,
+        grace: Duration,
+        metrics: &Metrics,
+        networks: Option<Arc<crate::networks::NetworkSet>>,
+    ) -> AlertRouter {
         let config = AlertingConfig {
             log_file: dir.join("alerts.jsonl"),
             restore_grace: crate::config::HumanDuration(grace),
@@ -448,7 +481,10 @@ mod tests {
         let settings = RouterSettings::from_config(&config)
             .unwrap()
             .with_state_directory(Some(StateDir::open(&dir.join("state"), None).unwrap()));
-        let metrics = Metrics::new(&[], 10).unwrap();
+        let settings = match networks {
+            Some(networks) => settings.with_networks(networks),
+            None => settings,
+        };
         AlertRouter::start(settings, &metrics.alerts).unwrap()
     }
 
@@ -551,6 +587,62 @@ mod tests {
             [(AlertState::Firing, 100.0), (AlertState::Resolved, 100.0)]
         );
         assert!(saved(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn an_alert_two_workers_fire_is_one_firing_series_in_its_victims_network_until_both_resolved_it()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let config = "[[networks]]\nname = \"dmz\"\ncidrs = [\"192.0.2.0/24\"]\n";
+        let config = crate::config::parse(config, std::path::Path::new("t.toml")).unwrap();
+        let networks = Arc::new(crate::networks::NetworkSet::new(&config.networks));
+        let router = router_exporting(
+            dir.path(),
+            Duration::from_secs(60),
+            &metrics,
+            Some(networks),
+        );
+        let (mut one, mut two) = (
+            router.handle().alert_output(),
+            router.handle().alert_output(),
+        );
+        let series = |metrics: &Metrics| -> Vec<String> {
+            (metrics.render().lines())
+                .filter(|l| l.starts_with("netwarden_alert_firing{"))
+                .map(without_empty_labels)
+                .collect()
+        };
+        let wait_until = |done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !done() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        one.emit(flood(100.0));
+        two.emit(flood(101.0));
+        wait_until(&|| !series(&metrics).is_empty());
+        assert_eq!(
+            series(&metrics),
+            [
+                "netwarden_alert_firing{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",network=\"dmz\",rule=\"syn_flood\",severity=\"warning\"} 1"
+            ]
+        );
+        let text = metrics.render();
+        assert!(
+            text.lines().map(without_empty_labels).any(|l| l == "netwarden_alert_started_timestamp_seconds{alertname=\"NetwardenSynFlood\",dst=\"192.0.2.10\",kind=\"volume\",network=\"dmz\",rule=\"syn_flood\",severity=\"warning\"} 100"),
+            "the first start: {text}"
+        );
+        let mut resolved = flood(100.0);
+        resolved.state = AlertState::Resolved;
+        one.emit(resolved.clone());
+        // Two housekeeping rounds: the one worker's resolve leaves the alert firing.
+        std::thread::sleep(Duration::from_millis(2_200));
+        assert_eq!(series(&metrics).len(), 1);
+        two.emit(resolved);
+        wait_until(&|| series(&metrics).is_empty());
+        assert_eq!(series(&metrics), Vec::<String>::new());
+        assert_eq!(router.shutdown(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Owns [`RouterSettings`], built once from a validated [`AlertingConfig`] (URLs parsed
 //! into targets, TLS and credentials set up per receiver kind, durations unwrapped) plus
-//! the state directory the daemon resolved, and [`RouterError`]. Does not own: validating
+//! the state directory the daemon resolved and its protected networks, and [`RouterError`]. Does not own: validating
 //! the config (`crate::config`) or using the settings (`router`).
 
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use super::http::Target;
 use super::retry::Backoff;
 use super::state_dir::StateDir;
 use crate::config::{AlertingConfig, ConfigError, ConfigErrors};
+use crate::networks::NetworkSet;
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,9 @@ pub struct RouterSettings {
     pub(super) state_directory: Option<StateDir>,
     /// How long a restored alert waits for detection to confirm it.
     pub(super) restore_grace: Duration,
+    /// The protected networks, to name the network of a firing alert's victim or source
+    /// on `netwarden_alert_firing`; `None`: only the alert's own `network`.
+    pub(super) networks: Option<Arc<NetworkSet>>,
 }
 
 impl RouterSettings {
@@ -132,6 +136,7 @@ impl RouterSettings {
             shutdown_grace: c.shutdown_grace.0,
             state_directory: None,
             restore_grace: c.restore_grace.0,
+            networks: None,
         })
     }
 
@@ -140,6 +145,14 @@ impl RouterSettings {
     #[must_use]
     pub fn with_state_directory(mut self, dir: Option<StateDir>) -> RouterSettings {
         self.state_directory = dir;
+        self
+    }
+
+    /// Names the protected network of each firing alert's victim (else source) on
+    /// `netwarden_alert_firing` from `networks`.
+    #[must_use]
+    pub fn with_networks(mut self, networks: Arc<NetworkSet>) -> RouterSettings {
+        self.networks = Some(networks);
         self
     }
 

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::privileges;
 use super::reload::{self, Reloader};
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
+use super::{FILE_INTERFACE, Shared, init_logging, key_detection_hashes, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::sinks::{AlertRouter, RouterSettings, StateDir, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
@@ -40,7 +40,7 @@ use crate::capture::ring::{self, RingShape};
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
 use crate::config::{CaptureConfig, Config, FanoutMode};
-use crate::detect::{Detector, RuleSet};
+use crate::detect::{Detector, RuleSet, sketch};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
 use crate::pipeline::{self, Detection, Judge, Pipeline, PipelineOptions};
@@ -130,6 +130,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = load_run_config(args)?;
     init_logging(&config);
     let account = privileges::find_user(&config.daemon.user, args.config.config.as_deref())?;
+    // Before any rule set exists: every worker, the evaluator and every reload share it.
+    key_detection_hashes(args.overrides.hash_seed, sketch::random_hash_key)?;
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;

@@ -722,7 +722,7 @@ impl DetectionMetricVecs {
             evictions: counter_vec(
                 r,
                 "netwarden_rule_keys_evicted_total",
-                "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
+                "Keys a rule gave up because its table was full (evicted for a new key, or a new key turned away), or refused because it already tracked 10000 alerts.",
                 &[RULE],
             )?,
             evaluation: float_counter_vec(

@@ -591,7 +591,7 @@ impl AlertMetrics {
             dropped: counter_vec(
                 r,
                 "netwarden_alerts_dropped_total",
-                "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
+                "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown; firing_table_full: a firing alert sent once but not kept to re-send).",
                 &[SINK, "reason"],
             )?,
             duration: histogram_vec(

@@ -86,6 +86,12 @@ pub struct Overrides {
     /// replaces `metrics.web_config_file`.
     #[arg(long, value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Key of every detection hash (key tables, distinct counters). `run` draws one from
+    /// the operating system at start, so nobody can aim spoofed keys at a tracked key's
+    /// slot; `replay` uses 0, so its output is the same on every run. Give one to make a
+    /// `run` reproducible, or a replay behave as a daemon keyed differently would.
+    #[arg(long, value_name = "N", env = "NETWARDEN_HASH_SEED")]
+    pub hash_seed: Option<u64>,
 }
 
 /// `netwarden run`.

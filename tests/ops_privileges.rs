@@ -30,6 +30,14 @@ fn status_field(pid: &str, field: &str) -> String {
         .join(" ")
 }
 
+/// `pid/task/<tid>` of every thread of `pid`, for [`status_field`].
+fn tasks(pid: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| format!("{pid}/task/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect()
+}
+
 /// Whether the test may run: it needs root (CI runs as root).
 fn running_as_root() -> bool {
     if std::env::var_os("NETWARDEN_SKIP_LIVE").is_some() {
@@ -77,7 +85,7 @@ fn start_as_nobody(state: &Path, port: u16, stderr: Stdio) -> (Child, tempfile::
 }
 
 #[test]
-fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
+fn root_drops_to_configured_user_and_a_capture_file_keeps_no_capability() {
     if !running_as_root() {
         return;
     }
@@ -91,12 +99,16 @@ fn root_drops_to_configured_user_keeping_only_cap_net_raw() {
     assert_eq!(status_field(&pid, "Uid:"), "65534 65534 65534 65534");
     assert_eq!(status_field(&pid, "Gid:"), "65534 65534 65534 65534");
     assert_eq!(status_field(&pid, "Groups:"), "65534");
-    // CAP_NET_RAW is bit 13.
-    assert_eq!(status_field(&pid, "CapEff:"), "0000000000002000");
-    assert_eq!(status_field(&pid, "CapPrm:"), "0000000000002000");
-    assert_eq!(status_field(&pid, "CapBnd:"), "0000000000002000");
-    assert_eq!(status_field(&pid, "CapInh:"), "0000000000000000");
-    assert_eq!(status_field(&pid, "CapAmb:"), "0000000000000000");
+    // A capture file is never reopened: not even CAP_NET_RAW (bit 13) is kept, in any
+    // thread; the bounding set keeps only it.
+    for task in tasks(&pid) {
+        assert_eq!(status_field(&task, "CapEff:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "CapPrm:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "CapBnd:"), "0000000000002000", "{task}");
+        assert_eq!(status_field(&task, "CapInh:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "CapAmb:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "NoNewPrivs:"), "1", "{task}");
+    }
     // The state directory root created was handed over, so firing alerts can be saved.
     let owner = std::fs::metadata(state.path()).unwrap();
     assert_eq!((owner.uid(), owner.gid()), (65534, 65534));
@@ -196,4 +208,41 @@ fn unknown_user_stops_start_up_as_a_config_error() {
         )),
         "{stderr}"
     );
+}
+
+#[test]
+fn live_capture_started_as_root_keeps_only_cap_net_raw_and_no_new_privileges() {
+    if !running_as_root() {
+        return;
+    }
+    // No `[daemon] user`: the process stays uid 0, yet holds nothing but CAP_NET_RAW
+    // (live capture reattaches an interface that comes back), in every thread.
+    let rule_only = AS_NOBODY_WITH_SCAN_RULE.replace("[daemon]\nuser = \"nobody\"\n", "");
+    assert!(!rule_only.contains("nobody"));
+    let config = temp_file(&rule_only, ".toml");
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = netwarden()
+        .env("STATE_DIRECTORY", state.path())
+        .args(["run", "--interface", "lo", "--config"])
+        .arg(config.path())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_for(20, || http_get(port, "/readyz").filter(|(s, _)| *s == 200));
+    assert!(ready.is_some(), "never became ready");
+    let pid = child.id().to_string();
+    for task in tasks(&pid) {
+        assert_eq!(status_field(&task, "CapEff:"), "0000000000002000", "{task}");
+        assert_eq!(status_field(&task, "CapPrm:"), "0000000000002000", "{task}");
+        assert_eq!(status_field(&task, "CapBnd:"), "0000000000002000", "{task}");
+        assert_eq!(status_field(&task, "CapInh:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "CapAmb:"), "0000000000000000", "{task}");
+        assert_eq!(status_field(&task, "NoNewPrivs:"), "1", "{task}");
+    }
+    assert_eq!(http_get(port, "/metrics").unwrap().0, 200);
+    assert!(stop(&mut child, "TERM").success());
 }

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::privileges;
 use super::reload::{self, Reloader};
 use super::systemd::{self, HeartbeatCheck, Notifier, Watchdog};
-use super::{FILE_INTERFACE, Shared, init_logging, load_run_config};
+use super::{FILE_INTERFACE, Shared, init_logging, key_detection_hashes, load_run_config};
 use crate::admin::{self, AdminState};
 use crate::alert::sinks::{AlertRouter, RouterSettings, StateDir, state_directory};
 use crate::capture::afpacket::{AfPacketOptions, AfPacketSource, default_interfaces};
@@ -40,7 +40,7 @@ use crate::capture::ring::{self, RingShape};
 use crate::capture::{CaptureError, Source};
 use crate::cli::{RunArgs, Speed};
 use crate::config::{CaptureConfig, Config, FanoutMode};
-use crate::detect::{Detector, RuleSet};
+use crate::detect::{Detector, RuleSet, sketch};
 use crate::health;
 use crate::pipeline::worker::{Drive, Pace, Stopped, drive};
 use crate::pipeline::{self, Detection, Judge, Pipeline, PipelineOptions};
@@ -56,6 +56,15 @@ pub struct AdminThread {
     pub local_addr: SocketAddr,
 }
 
+/// The metrics endpoint bound on the calling thread, not serving yet: the daemon binds
+/// while it may still need privileges (a port below 1024 as root), and starts the thread
+/// once they are gone, so the thread never holds them.
+pub struct BoundAdmin {
+    settings: admin::Settings,
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+}
+
 impl AdminThread {
     /// Binds `config.metrics.listen` (failing start-up on a clash) and serves on a new
     /// thread, with the endpoint's limits sized against the descriptors open now.
@@ -64,6 +73,15 @@ impl AdminThread {
     /// The web configuration cannot be loaded, the address cannot be bound or the runtime
     /// cannot start.
     pub fn start(config: &Config, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+        Self::bind(config)?.serve(shared, ready)
+    }
+
+    /// Binds `config.metrics.listen` on the calling thread (failing start-up on a clash).
+    ///
+    /// # Errors
+    /// The web configuration cannot be loaded, the address cannot be bound or the runtime
+    /// cannot start.
+    pub fn bind(config: &Config) -> anyhow::Result<BoundAdmin> {
         let settings = admin::Settings::from_config(config)?;
         let addr = settings.listen;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -73,7 +91,27 @@ impl AdminThread {
         let listener = runtime
             .block_on(admin::bind(addr))
             .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
-        let local_addr = listener.local_addr().unwrap_or(addr);
+        Ok(BoundAdmin {
+            settings,
+            runtime,
+            listener,
+        })
+    }
+}
+
+impl BoundAdmin {
+    /// Serves on a new thread, with the endpoint's limits sized against the descriptors
+    /// open now.
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub fn serve(self, shared: &Shared, ready: bool) -> anyhow::Result<AdminThread> {
+        let BoundAdmin {
+            settings,
+            runtime,
+            listener,
+        } = self;
+        let local_addr = listener.local_addr().unwrap_or(settings.listen);
         let ready = Arc::new(AtomicBool::new(ready));
         let state = AdminState {
             metrics: Arc::clone(&shared.metrics),
@@ -129,7 +167,10 @@ struct WorkerPlan {
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = load_run_config(args)?;
     init_logging(&config);
+    privileges::forbid_new_privileges()?;
     let account = privileges::find_user(&config.daemon.user, args.config.config.as_deref())?;
+    // Before any rule set exists: every worker, the evaluator and every reload share it.
+    key_detection_hashes(args.overrides.hash_seed, sketch::random_hash_key)?;
     // Blocklist files are read here, so a bad one stops start-up before capture begins.
     let rules = Arc::new(RuleSet::build(&config)?);
     let shared = Shared::new(&config)?;
@@ -141,11 +182,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(path) => vec![file_worker(path, args.speed, &config, &shared)?],
         None => live_workers(&config, &shared)?,
     };
-    let admin = AdminThread::start(&config, &shared, false)?;
-    // Sockets are open and the listener bound; root is no longer needed.
+    let bound = AdminThread::bind(&config)?;
+    // Sockets are open and the listener bound; root is no longer needed, and of the
+    // capabilities only CAP_NET_RAW, by a live capture, which reattaches interfaces that
+    // come back. Before any other thread starts, so none holds more.
     if let Some(account) = &account {
         privileges::drop_to_user(account)?;
     }
+    privileges::keep_only_needed(args.pcap.is_none())?;
+    let admin = bound.serve(&shared, false)?;
     // After the drop, so the state file is only ever touched as the service user; before
     // the workers, so no alert of theirs has nowhere to go.
     let alerts = AlertRouter::start(

@@ -103,6 +103,19 @@ pub fn check_user(config: &Config, file: Option<&std::path::Path>) -> anyhow::Re
     privileges::find_user(&config.daemon.user, file).map(drop)
 }
 
+/// Sets the process's detection hash key: `seed` if given (`--hash-seed`), else
+/// `default`. Called once per process, before any rule set is built.
+///
+/// # Errors
+/// The key was already set to another value (a bug: tables would disagree).
+pub fn key_detection_hashes(
+    seed: Option<u64>,
+    default: impl FnOnce() -> u64,
+) -> anyhow::Result<()> {
+    let key = seed.unwrap_or_else(default);
+    crate::detect::sketch::set_hash_key(key).context("keying the detection hashes")
+}
+
 /// Interface label of traffic read from files (`run --pcap` and `replay`).
 pub const FILE_INTERFACE: &str = "pcap";
 

@@ -1,4 +1,5 @@
-//! Dropping root after start-up: switch to `[daemon] user` and keep only `CAP_NET_RAW`.
+//! Dropping root after start-up: switch to `[daemon] user` and keep only `CAP_NET_RAW`;
+//! keep even that only when live capture may reopen a socket; no new privileges ever.
 //! (The state directory is handed to that user before, through its open handle, by
 //! `alert::sinks::StateDir`: never through a path, never the files in it.)
 //!
@@ -16,6 +17,10 @@
 //! 3. `setgroups([gid])`, `setgid`, `setuid` (glibc applies these to every thread);
 //! 4. permitted and effective sets to `{CAP_NET_RAW}`, inheritable and ambient empty;
 //! 5. check that `setuid(0)` now fails.
+//!
+//! Then, in every start (root or not, under systemd or not), [`keep_only_needed`] leaves
+//! `CAP_NET_RAW` only to a live capture (which reattaches interfaces that come back) and
+//! nothing to a capture file; [`forbid_new_privileges`] ran first of all.
 //!
 //! Invariants: called from the main thread before the workers are spawned, so they
 //! inherit the reduced sets (capability sets are per thread; threads started earlier lose
@@ -84,6 +89,51 @@ pub(super) fn drop_to_user(account: &User) -> anyhow::Result<bool> {
         "Dropped root; keeping only CAP_NET_RAW."
     );
     Ok(true)
+}
+
+/// Sets `PR_SET_NO_NEW_PRIVS`: nothing this process could ever execute gains privileges
+/// (setuid binaries, file capabilities). Under systemd `NoNewPrivileges=yes` does the
+/// same; started any other way, this is the only guard. netwarden executes nothing, so it
+/// costs nothing.
+///
+/// # Errors
+/// The kernel refuses (it never does on Linux ≥ 3.5).
+pub(super) fn forbid_new_privileges() -> anyhow::Result<()> {
+    nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")
+}
+
+/// Keeps only the capabilities the running daemon needs, once capture sockets are open,
+/// `/metrics` is bound and root (if any) was dropped: `CAP_NET_RAW` when `reopens_capture`
+/// (live capture reattaches an interface that was deleted and comes back, or did not
+/// exist at start, and opening that socket needs it), nothing otherwise (a capture file
+/// is never reopened). Inheritable and ambient sets are emptied either way (netwarden
+/// executes nothing), and the bounding set shrinks to match when the process may change
+/// it (`CAP_SETPCAP`, i.e. still root: under systemd the unit's
+/// `CapabilityBoundingSet=` already did). Call on the main thread before any other
+/// thread starts: capability sets are per thread and threads inherit them.
+///
+/// # Errors
+/// A capability set cannot be changed.
+pub(super) fn keep_only_needed(reopens_capture: bool) -> anyhow::Result<()> {
+    let kept: CapsHashSet = std::iter::once(KEPT).filter(|_| reopens_capture).collect();
+    let effective = caps::read(None, CapSet::Effective).context("reading the effective set")?;
+    if effective.contains(&Capability::CAP_SETPCAP) {
+        let bounding = caps::read(None, CapSet::Bounding).context("reading the bounding set")?;
+        for cap in bounding.into_iter().filter(|c| !kept.contains(c)) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("dropping {cap} from the bounding set"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).context("clearing the ambient set")?;
+    caps::clear(None, CapSet::Inheritable).context("clearing the inheritable set")?;
+    let kept: CapsHashSet = kept.intersection(&effective).copied().collect();
+    caps::set(None, CapSet::Effective, &kept).context("setting the effective set")?;
+    caps::set(None, CapSet::Permitted, &kept).context("setting the permitted set")?;
+    tracing::info!(
+        kept = ?kept.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "Capabilities reduced to what capture needs."
+    );
+    Ok(())
 }
 
 fn switch(uid: Uid, gid: Gid) -> anyhow::Result<()> {

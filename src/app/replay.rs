@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{FILE_INTERFACE, Shared, init_logging, load_config};
+use super::{FILE_INTERFACE, Shared, init_logging, key_detection_hashes, load_config};
 use crate::alert::Alert;
 use crate::capture::pcap_file::{Ending, PcapFileSource};
 use crate::cli::ReplayArgs;
-use crate::detect::{Detector, RuleSet};
+use crate::detect::{Detector, RuleSet, sketch};
 use crate::flow::EndReason;
 use crate::pipeline::worker::{Drive, drive};
 use crate::pipeline::{Detection, Fanout, Pipeline, Stage, Totals, share};
@@ -73,6 +73,8 @@ pub struct FileSummary {
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config, &args.overrides)?;
     init_logging(&config);
+    // The public key by default: a replay's output is the same on every run.
+    key_detection_hashes(args.overrides.hash_seed, || sketch::FIXED_HASH_KEY)?;
     let summary = replay(args, &config)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -212,6 +212,7 @@ fn replay_case(
             protect: Vec::new(),
             log_json: false,
             web_config_file: None,
+            hash_seed: None,
         },
         json: true,
         workers: 1,

@@ -45,12 +45,14 @@ pub struct SelfAlertsConfig {
     pub capture_drops: CaptureDropsConfig,
     /// A worker's flow table holds as many flows as it can (new flows evict old ones).
     pub flow_table: FlowTableFullConfig,
-    /// A detection rule gave up tracked keys within `window` (its key table is full).
+    /// Detection rules gave up tracked keys within `window` (their key tables are full):
+    /// one alert naming them all.
     pub detection_state: DetectionStateConfig,
     /// A blocklist rule's file is older than the rule's `max_age`, or cannot be read.
     pub blocklist_age: BlocklistAgeConfig,
-    /// An alert sink failed or dropped within `window`, or its queue stayed non-empty
-    /// for the whole `window`.
+    /// An alert sink is failing now: three failed attempts or drops since it last
+    /// delivered, the latest within `window`; or its queue stayed non-empty for the whole
+    /// `window`. A sink that delivers again stops failing at once.
     pub alert_delivery: AlertDeliveryConfig,
 }
 
@@ -238,8 +240,8 @@ pub struct AlertDeliveryConfig {
     pub for_: HumanDuration,
     /// How long the condition must stay clear before the alert resolves.
     pub resolve_delay: HumanDuration,
-    /// A send error or dropped alert within this window, or a queue non-empty at every
-    /// reading of it, makes the condition hold.
+    /// Failures since the last delivery count only while the latest is within this
+    /// window; a queue non-empty at every reading of it makes the condition hold too.
     pub window: HumanDuration,
 }
 

@@ -23,9 +23,18 @@ use super::rules::{self, RuleState};
 use super::scope::Scope;
 use super::view::PacketView;
 use crate::timestamp::Timestamp;
+use crate::vocabulary::AlertState;
 
 /// A silence in the packet clock longer than this restarts windows and warm-up.
 pub const CAPTURE_GAP: Duration = Duration::from_secs(60);
+
+/// How long (packet clock) after its table last gave up a key a rule still counts as
+/// degraded in the [`DEGRADED_ANNOTATION`] of alerts that start firing.
+pub const DEGRADED_FOR: Duration = Duration::from_secs(60);
+
+/// The annotation a firing alert carries when some rule's key table was full within
+/// [`DEGRADED_FOR`]: which rules, and what it means for the figures the analyst reads.
+pub const DEGRADED_ANNOTATION: &str = "detection_degraded";
 
 /// One rule's running state.
 pub(super) struct Running {
@@ -42,6 +51,8 @@ pub(super) struct Running {
     pub(super) needs: u32,
     /// The scope is a host group, whose prefixes are checked per packet after `needs`.
     pub(super) grouped: bool,
+    /// When (packet clock) its key table last gave up a key.
+    pub(super) last_full: Option<Timestamp>,
 }
 
 impl Running {
@@ -56,6 +67,7 @@ impl Running {
             instance,
             needs: 0,
             grouped: false,
+            last_full: None,
         };
         r.refresh_needs();
         r
@@ -172,8 +184,21 @@ impl Detector {
 
     fn evaluate(&mut self, now: Timestamp, last: bool, out: &mut Evaluation) {
         out.rules.clear();
+        let first_new = out.alerts.len();
+        // Every table's losses first, so an alert of any rule knows them all.
+        let evicted: Vec<u64> = self
+            .running
+            .iter_mut()
+            .map(|r| {
+                let n = r.state.take_evictions();
+                if n > 0 {
+                    r.last_full = Some(now);
+                }
+                n
+            })
+            .collect();
         let alerts = &mut out.alerts;
-        for r in &mut self.running {
+        for (r, evicted) in self.running.iter_mut().zip(evicted) {
             let started = Instant::now();
             let start = *r.window_start.get_or_insert(now);
             let elapsed = now.saturating_since(start);
@@ -197,11 +222,42 @@ impl Detector {
                 fired: outcome.fired,
                 firing: lifecycle.firing(),
                 keys: r.state.keys(),
-                evicted: r.state.take_evictions() + lifecycle.take_dropped(),
+                evicted: evicted + lifecycle.take_dropped(),
                 elapsed: started.elapsed(),
             });
         }
+        if let Some(note) = degraded_note(&self.running, now) {
+            for alert in alerts.iter_mut().skip(first_new) {
+                if alert.state == AlertState::Firing {
+                    alert
+                        .annotations
+                        .insert(DEGRADED_ANNOTATION.to_owned(), note.clone());
+                }
+            }
+        }
     }
+}
+
+/// What the [`DEGRADED_ANNOTATION`] says at `now`: the rules whose key tables gave up keys
+/// within [`DEGRADED_FOR`], in rule order; `None` when there are none.
+fn degraded_note(running: &[Running], now: Timestamp) -> Option<String> {
+    let full: Vec<&str> = running
+        .iter()
+        .filter(|r| {
+            r.last_full
+                .is_some_and(|t| now.saturating_since(t) <= DEGRADED_FOR)
+        })
+        .map(|r| r.rule.name.as_str())
+        .collect();
+    if full.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Key tables full in the last {}s (rules {}): keys were evicted or turned away, so \
+         their counts are lower bounds and attacks they track may be missed.",
+        DEGRADED_FOR.as_secs(),
+        full.join(", ")
+    ))
 }
 
 /// Adds one packet to every rule of `running` whose scope admits it.

@@ -58,7 +58,7 @@ pub mod sketch;
 mod template;
 mod view;
 
-pub use detector::{CAPTURE_GAP, Detector};
+pub use detector::{CAPTURE_GAP, DEGRADED_ANNOTATION, DEGRADED_FOR, Detector};
 pub use evaluation::{Evaluation, RuleFigures, RuleInstance};
 pub use partial::Partial;
 pub use probe::{Outcome, Probe};

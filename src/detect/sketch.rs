@@ -10,12 +10,30 @@
 //!
 //! # Invariants
 //! - Every structure is allocated once, at construction; inserting never allocates.
-//! - A full [`KeyTable`] bucket evicts its lightest entry (by the accumulator's
-//!   [`Weight`]), so a heavy key (a real scanner, a flooded victim) survives millions of
-//!   one-packet spoofed keys; evictions are counted.
-//! - Hashing is fixed-seeded so that a replay gives the same estimates every run.
+//! - A key new to a full [`KeyTable`] bucket takes the place of the bucket's lightest
+//!   entry (by the accumulator's [`Weight`]) only with probability (w + 1) / (m + 1),
+//!   where w is its own weight (0 for a key seen first now) and m the lightest's: one
+//!   at least as heavy always gets in, a light one pays about one try per unit of the
+//!   weight it would throw out. So a stream of one-packet spoofed keys needs about m + 1
+//!   packets to push out an entry of weight m, and a heavy key (a real scanner, a flooded
+//!   victim) survives millions of them. The draw is keyed by the key's (secret) hash and
+//!   a per-table counter: reproducible under a fixed hash key, unpredictable otherwise.
+//!   Evicted entries and turned-away keys are both counted (the table was full).
+//! - Every hash of a key or an item is keyed by the process's one hash key
+//!   ([`hash_key`]): the daemon draws it from the operating system at start
+//!   ([`set_hash_key`] with [`random_hash_key`]), so an attacker cannot aim spoofed keys
+//!   at a real scanner's bucket or pick ports that an HLL undercounts; `replay` keeps
+//!   [`FIXED_HASH_KEY`] unless told otherwise, so a replay gives the same estimates every
+//!   run. The key is set once, before any table is filled, and never changes: workers'
+//!   partial tables carry their keys' hashes to the evaluator, so all must agree.
+//!
+//! Why a process-wide static and not a value handed to every rule: the key must be the
+//! same for every worker, the evaluator and every rule set a reload builds, for the life
+//! of the process; a set-once static guarantees exactly that, reading it is one atomic
+//! load, and no rule can be built with a different one by mistake.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 /// Registers of an [`Hll`]: 2^6, a standard error of about 13 %, in 64 bytes.
 const HLL_BITS: u32 = 6;
@@ -41,7 +59,52 @@ const INVERSE_POWERS: [f64; 256] = {
     t
 };
 
-/// Finalizer of splitmix64: a fast, well-mixing 64-bit permutation.
+/// The hash key of a process that was given none: the public one `replay` uses by
+/// default, so its output stays byte-identical from run to run.
+pub const FIXED_HASH_KEY: u64 = 0;
+
+/// The process's hash key once set.
+static HASH_KEY: OnceLock<u64> = OnceLock::new();
+
+/// The process's hash key was set already, to a different value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the detection hash key is already set")]
+pub struct HashKeyAlreadySet;
+
+/// Sets the process's hash key. Call once, before any detection table exists; setting
+/// the same value again is harmless.
+///
+/// # Errors
+/// The key was already set to another value (tables filled since would disagree).
+pub fn set_hash_key(key: u64) -> Result<(), HashKeyAlreadySet> {
+    if *HASH_KEY.get_or_init(|| key) == key {
+        Ok(())
+    } else {
+        Err(HashKeyAlreadySet)
+    }
+}
+
+/// The process's hash key: the one set, else [`FIXED_HASH_KEY`].
+#[inline]
+pub fn hash_key() -> u64 {
+    HASH_KEY.get().copied().unwrap_or(FIXED_HASH_KEY)
+}
+
+/// A hash key nobody can predict: from the operating system's randomness (through the
+/// standard library's per-process hasher keys, see [`crate::rng::Rng::from_entropy`]).
+/// Never [`FIXED_HASH_KEY`].
+pub fn random_hash_key() -> u64 {
+    let mut rng = crate::rng::Rng::from_entropy();
+    loop {
+        let key = rng.next_u64();
+        if key != FIXED_HASH_KEY {
+            return key;
+        }
+    }
+}
+
+/// Finalizer of splitmix64: a fast, well-mixing 64-bit permutation (unkeyed: hash
+/// attacker-chosen values with [`hash64`] or [`hash128`]).
 #[inline]
 pub fn mix64(mut x: u64) -> u64 {
     x ^= x >> 30;
@@ -60,13 +123,31 @@ pub fn ip_bits(ip: IpAddr) -> u128 {
     }
 }
 
-/// Hash of a 128-bit value.
+/// Keyed hash of a 64-bit value (a port, a service), under the process's key.
+#[inline]
+pub fn hash64(v: u64) -> u64 {
+    hash64_keyed(v, hash_key())
+}
+
+/// Keyed hash of a 64-bit value under `key`.
+#[inline]
+pub fn hash64_keyed(v: u64, key: u64) -> u64 {
+    mix64(v ^ key)
+}
+
+/// Keyed hash of a 128-bit value (an address), under the process's key.
 #[inline]
 pub fn hash128(v: u128) -> u64 {
+    hash128_keyed(v, hash_key())
+}
+
+/// Keyed hash of a 128-bit value under `key`.
+#[inline]
+pub fn hash128_keyed(v: u128, key: u64) -> u64 {
     // Splitting into halves is the point: both feed the mix.
     #[allow(clippy::cast_possible_truncation)]
     let (lo, hi) = (v as u64, (v >> 64) as u64);
-    mix64(mix64(lo ^ 0x9e37_79b9_7f4a_7c15) ^ hi)
+    mix64(mix64(lo ^ 0x9e37_79b9_7f4a_7c15 ^ key) ^ hi)
 }
 
 /// A `HyperLogLog` distinct counter with 64 registers.
@@ -158,6 +239,8 @@ pub struct KeyTable<K, V> {
     partial: bool,
     /// A partial table's hash of each slot's key, for the merge (empty otherwise).
     hashes: Vec<u64>,
+    /// Draws made for keys new to a full bucket (see [`KeyTable::admits`]).
+    draws: u64,
 }
 
 /// One tracked key's accumulator, borrowed from a [`KeyTable`]. Dropping it stores the
@@ -202,6 +285,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             tracked: 0,
             partial: false,
             hashes: Vec::new(),
+            draws: 0,
         }
     }
 
@@ -240,14 +324,23 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         })
     }
 
-    /// The accumulator of `key` (hashed to `hash`), inserted if absent; a full bucket
-    /// gives up its lightest entry. `None` only if the table has no slots at all.
+    /// The accumulator of `key` (hashed to `hash`), inserted if absent. In a full bucket
+    /// the new key takes the lightest entry's place only if [`KeyTable::admits`] it;
+    /// `None` when it does not (or the table has no slots at all).
     // Always inlined: each rule's `observe` inserts through it, and as a call of its own
     // (which LLVM chose once the partial tables' hash store was added) it cost ~3 % of a
     // replay's instructions.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn entry(&mut self, key: K, hash: u64) -> Option<Slot<'_, V>> {
+        self.entry_weighing(key, hash, 0)
+    }
+
+    /// [`KeyTable::entry`] for a key that arrives with `weight` already (a worker's
+    /// partial count being merged).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn entry_weighing(&mut self, key: K, hash: u64, weight: u64) -> Option<Slot<'_, V>> {
         let start = self.bucket_start(hash);
         if let Some(i) = self.find(key, start) {
             return self.slot(i);
@@ -259,8 +352,11 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         } else {
             self.evictions += 1;
             let weights = self.weights.get(start..start + WAYS)?;
-            let lightest = weights.iter().enumerate().min_by_key(|&(_, w)| *w);
-            start + lightest.map_or(0, |(p, _)| p)
+            let (p, &lightest) = weights.iter().enumerate().min_by_key(|&(_, w)| *w)?;
+            if !self.admits(hash, weight, lightest) {
+                return None;
+            }
+            start + p
         };
         *self.keys.get_mut(i)? = Some(key);
         if let Some(h) = self.hashes.get_mut(i) {
@@ -269,6 +365,20 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         // An evicted entry is reset in place: no accumulator-sized temporary.
         *self.values.get_mut(i)? = V::default();
         self.slot(i)
+    }
+
+    /// Whether a key of `weight`, hashed to `hash`, new to a full bucket whose lightest
+    /// entry weighs `lightest`, takes that entry's place: always when it is at least as
+    /// heavy, else with probability (weight + 1) / (lightest + 1). The draw mixes the
+    /// key's hash (secret when the process's hash key is) with a count of draws, so one
+    /// key that keeps coming gets a fresh chance each time.
+    fn admits(&mut self, hash: u64, weight: u64, lightest: u64) -> bool {
+        if weight >= lightest {
+            return true;
+        }
+        self.draws = self.draws.wrapping_add(1);
+        let roll = mix64(hash ^ self.draws.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        roll % lightest.saturating_add(1) <= weight
     }
 
     /// The accumulator of `key`, if tracked (never inserts, but in a
@@ -310,7 +420,8 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         self.tracked
     }
 
-    /// Entries given up for a heavier or newer key since the last [`KeyTable::take_evictions`].
+    /// Entries given up for a new key, and new keys turned away, since the last
+    /// [`KeyTable::take_evictions`]: each a packet whose key the full table could not keep.
     pub fn take_evictions(&mut self) -> u64 {
         std::mem::take(&mut self.evictions)
     }
@@ -331,7 +442,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
             let slot = if weight == 0 {
                 self.get_mut(key, hash)
             } else {
-                self.entry(key, hash)
+                self.entry_weighing(key, hash, weight)
             };
             if let Some(mut slot) = slot {
                 slot.merge(value);
@@ -435,7 +546,9 @@ mod tests {
             t.entry(1, mix64(1)).unwrap().0 += 1000;
             for k in 0..1000u64 {
                 let key = 10 + round * 1000 + k;
-                t.entry(key, mix64(key)).unwrap().0 += 1;
+                if let Some(mut c) = t.entry(key, mix64(key)) {
+                    c.0 += 1;
+                }
             }
         }
         assert!(t.tracked() <= 64);
@@ -499,11 +612,97 @@ mod tests {
         let mut partial: KeyTable<u64, Count> = KeyTable::new(4);
         partial.make_partial();
         for k in 0..6u64 {
-            partial.entry(k, k).unwrap().0 = 1 + k;
+            if let Some(mut c) = partial.entry(k, k) {
+                c.0 = 1 + k;
+            }
         }
         whole.merge_from(&mut partial);
         assert_eq!(whole.take_evictions(), 2);
-        assert_eq!(whole.tracked(), 4, "the four heaviest keys survive");
+        assert_eq!(whole.tracked(), 4, "a full bucket keeps four keys");
+    }
+
+    /// Four keys of `weight` filling the single bucket of a 4-slot table.
+    fn full_bucket(weight: u64) -> KeyTable<u64, Count> {
+        let mut t: KeyTable<u64, Count> = KeyTable::new(4);
+        for k in 0..4u64 {
+            t.entry(k, mix64(k)).unwrap().0 = weight;
+        }
+        t
+    }
+
+    #[test]
+    fn one_packet_keys_aimed_at_a_bucket_do_not_push_out_heavy_keys() {
+        // Spoofed keys an attacker aimed at the bucket of four real, heavy keys.
+        let mut t = full_bucket(1_000);
+        let mut admitted = 0;
+        for spoofed in 100..200u64 {
+            if let Some(mut c) = t.entry(spoofed, mix64(spoofed)) {
+                c.0 += 1;
+                admitted += 1;
+            }
+        }
+        let kept = (0..4u64)
+            .filter(|&k| t.get_mut(k, mix64(k)).is_some())
+            .count();
+        assert_eq!(kept, 4, "{admitted} spoofed keys got in");
+        assert_eq!(t.take_evictions(), 100, "each turned-away key is counted");
+    }
+
+    #[test]
+    fn a_light_key_that_keeps_coming_gets_in_after_about_the_lightest_weight_tries() {
+        let mut t = full_bucket(3);
+        let tries = (1..=200)
+            .find(|_| t.entry(99, mix64(99)).is_some())
+            .unwrap();
+        assert!(tries <= 40, "admitted after {tries} tries");
+        // Once in, it is tracked like any other key.
+        assert!(t.get_mut(99, mix64(99)).is_some());
+        assert_eq!(t.tracked(), 4);
+    }
+
+    #[test]
+    fn a_merged_key_at_least_as_heavy_as_the_lightest_always_gets_in() {
+        let mut whole = full_bucket(5);
+        let mut partial: KeyTable<u64, Count> = KeyTable::new(4);
+        partial.make_partial();
+        partial.entry(42, mix64(42)).unwrap().0 = 5;
+        whole.merge_from(&mut partial);
+        assert!(whole.get_mut(42, mix64(42)).is_some_and(|c| c.0 == 5));
+        assert_eq!(whole.take_evictions(), 1);
+    }
+
+    #[test]
+    fn the_fixed_hash_key_hashes_as_the_unkeyed_functions_always_did() {
+        // Replay's output depends on these values: pinned to the formula before keying.
+        for v in [0u128, 1, 0xffff_0a00_0001, u128::MAX] {
+            #[allow(clippy::cast_possible_truncation)]
+            let (lo, hi) = (v as u64, (v >> 64) as u64);
+            let before = mix64(mix64(lo ^ 0x9e37_79b9_7f4a_7c15) ^ hi);
+            assert_eq!(hash128_keyed(v, FIXED_HASH_KEY), before);
+        }
+        for port in [0u64, 22, 443, 65_535] {
+            assert_eq!(hash64_keyed(port, FIXED_HASH_KEY), mix64(port));
+        }
+    }
+
+    #[test]
+    fn keys_that_share_a_bucket_under_one_hash_key_spread_under_another() {
+        // An attacker who knows the key picks addresses landing in one bucket of a
+        // 4,096-slot table (1,024 buckets); under a key they do not know, they spread.
+        let bucket = |key: u64, a: u128| hash128_keyed(a, key) & 1023;
+        let target = bucket(FIXED_HASH_KEY, 1);
+        let aimed: Vec<u128> = (2..)
+            .filter(|&a| bucket(FIXED_HASH_KEY, a) == target)
+            .take(16)
+            .collect();
+        let secret = random_hash_key();
+        assert_ne!(secret, FIXED_HASH_KEY);
+        let still = aimed
+            .iter()
+            .filter(|&&a| bucket(secret, a) == bucket(secret, 1))
+            .count();
+        assert!(still <= 2, "{still} of 16 still share the bucket");
+        assert_ne!(random_hash_key(), secret, "every draw differs");
     }
 
     #[test]

@@ -272,6 +272,19 @@ max_keys = 64
     let alerts = out.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].rule, "flood");
+    // The analyst reading the flood alert learns that the sweep rule went partly blind.
+    let note = &alerts[0].annotations[DEGRADED_ANNOTATION];
+    assert!(note.contains("rules sweep)"), "{note}");
+    assert!(note.contains("lower bounds"), "{note}");
+}
+
+#[test]
+fn an_alert_raised_while_no_table_is_full_carries_no_degradation_note() {
+    let (mut d, out) = detector(FLOOD);
+    flood(&mut d, 0, 4, 200);
+    let alerts = out.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(!alerts[0].annotations.contains_key(DEGRADED_ANNOTATION));
 }
 
 #[test]

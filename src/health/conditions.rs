@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::reading::Reading;
+use super::reading::{Reading, SinkReading};
 
 /// One self-alert condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,9 +137,50 @@ pub struct Memory {
     received: BTreeMap<String, CounterWindow>,
     dropped: BTreeMap<String, CounterWindow>,
     evicted: BTreeMap<String, CounterWindow>,
-    failures: BTreeMap<String, CounterWindow>,
+    delivery: BTreeMap<String, Streak>,
     queued_since: BTreeMap<String, Duration>,
 }
+
+/// Failed attempts (and drops) of one sink since it last delivered anything.
+#[derive(Clone, Copy, Debug)]
+struct Streak {
+    /// The sink's failure counter at its last delivery (or when first read).
+    failures_at_success: f64,
+    /// Its failure and delivery counters at the previous reading.
+    failures: f64,
+    sent: f64,
+    /// When its failure counter last rose.
+    last_failure: Option<Duration>,
+}
+
+impl Streak {
+    fn new(s: &SinkReading) -> Streak {
+        Streak {
+            failures_at_success: s.failures,
+            failures: s.failures,
+            sent: s.sent,
+            last_failure: None,
+        }
+    }
+
+    /// Takes in a reading at `now`; returns the failures since the last delivery. A
+    /// reading in which the sink delivered ends the streak, whatever else failed in it.
+    fn update(&mut self, now: Duration, s: &SinkReading) -> f64 {
+        if s.failures > self.failures {
+            self.last_failure = Some(now);
+        }
+        if s.sent > self.sent {
+            self.failures_at_success = s.failures;
+        }
+        self.failures = s.failures;
+        self.sent = s.sent;
+        (s.failures - self.failures_at_success).max(0.0)
+    }
+}
+
+/// Failed attempts or drops in a row, with no delivery between them, that make a sink
+/// failing (one failure that a retry mends is not an incident).
+pub(super) const FAILING_AFTER: f64 = 3.0;
 
 /// Keeps only the entries of `map` whose key is in `present`.
 fn retain_present<V, W>(map: &mut BTreeMap<String, V>, present: &BTreeMap<String, W>) {
@@ -237,38 +278,53 @@ impl Memory {
         (silent, dropping)
     }
 
-    /// Detection rules that gave up keys within the window.
+    /// One observation naming every detection rule that gave up keys within the window
+    /// (their tables are full); none when no rule did. One alert, not one per rule: under
+    /// attack the SOC needs the attack in front of it, and the attack's own alerts carry
+    /// the degradation (`crate::detect::DEGRADED_ANNOTATION`).
     fn evicting_rules(
         &mut self,
         now: Duration,
         reading: &Reading,
         t: &Thresholds,
     ) -> Vec<Observation> {
-        let mut out = Vec::new();
+        let mut rules = Vec::new();
+        let mut total = 0.0;
         for (rule, &evicted) in &reading.rule_keys_evicted {
             let w = self.evicted.entry(rule.clone()).or_default();
             w.push(now, evicted, t.eviction_window);
             let n = w.increase();
             if n > 0.0 {
-                out.push(Observation {
-                    key: rule.clone(),
-                    labels: vec![("detection_rule", rule.clone())],
-                    value: n,
-                    threshold: 0.0,
-                    summary: format!(
-                        "Rule {rule} gave up {n} tracked keys in the last {}",
-                        human(t.eviction_window)
-                    ),
-                    description: "Its key table is at its cap (max_keys), so its detection \
-                                  accuracy is degraded; raise the rule's max_keys."
-                        .to_owned(),
-                });
+                rules.push(rule.as_str());
+                total += n;
             }
         }
-        out
+        if rules.is_empty() {
+            return Vec::new();
+        }
+        let names = rules.join(", ");
+        vec![Observation {
+            key: String::new(),
+            labels: Vec::new(),
+            value: total,
+            threshold: 0.0,
+            summary: format!(
+                "Detection key tables full: rules {names} gave up {total} keys in the last {}",
+                human(t.eviction_window)
+            ),
+            description: format!(
+                "Rules {names} are at their max_keys: their counts are lower bounds and \
+                 attacks they track may be missed (alerts raised meanwhile say so in their \
+                 `{}` annotation). Usually a flood of spoofed sources; if it lasts without \
+                 one, raise those rules' max_keys.",
+                crate::detect::DEGRADED_ANNOTATION
+            ),
+        }]
     }
 
-    /// Sinks failing, dropping, or with a queue that never empties.
+    /// Sinks failing now: [`FAILING_AFTER`] failed attempts or drops since their last
+    /// delivery, the latest within the window; or a queue non-empty at every reading of
+    /// the window. A sink that delivers again is not failing, whatever failed before.
     fn failing_sinks(
         &mut self,
         now: Duration,
@@ -277,9 +333,15 @@ impl Memory {
     ) -> Vec<Observation> {
         let mut out = Vec::new();
         for (sink, s) in &reading.sinks {
-            let w = self.failures.entry(sink.clone()).or_default();
-            w.push(now, s.failures, t.delivery_window);
-            let failures = w.increase();
+            let streak = self
+                .delivery
+                .entry(sink.clone())
+                .or_insert_with(|| Streak::new(s));
+            let failures = streak.update(now, s);
+            let recent = streak
+                .last_failure
+                .is_some_and(|f| now.saturating_sub(f) < t.delivery_window);
+            let failing = failures >= FAILING_AFTER && recent;
             let since = if s.queue_length > 0.0 {
                 Some(*self.queued_since.entry(sink.clone()).or_insert(now))
             } else {
@@ -287,26 +349,8 @@ impl Memory {
                 None
             };
             let stuck = since.is_some_and(|s| now.saturating_sub(s) >= t.delivery_window);
-            if failures > 0.0 || stuck {
-                let window = human(t.delivery_window);
-                let mut description =
-                    format!("{failures} failed attempts or dropped alerts in the last {window}");
-                if stuck {
-                    let _ = write!(
-                        description,
-                        "; {} alerts have waited in its queue for over {window}",
-                        s.queue_length
-                    );
-                }
-                description.push_str(": on-call may not be told of detections.");
-                out.push(Observation {
-                    key: sink.clone(),
-                    labels: vec![("sink", sink.clone())],
-                    value: failures.max(s.queue_length),
-                    threshold: 0.0,
-                    summary: format!("Alert delivery through {sink} is failing"),
-                    description,
-                });
+            if failing || stuck {
+                out.push(failing_sink(sink, s, failures, stuck, t.delivery_window));
             }
         }
         out
@@ -317,8 +361,38 @@ impl Memory {
         retain_present(&mut self.received, &reading.interfaces);
         retain_present(&mut self.dropped, &reading.interfaces);
         retain_present(&mut self.evicted, &reading.rule_keys_evicted);
-        retain_present(&mut self.failures, &reading.sinks);
+        retain_present(&mut self.delivery, &reading.sinks);
         retain_present(&mut self.queued_since, &reading.sinks);
+    }
+}
+
+/// The observation of a failing `sink` (`failures` in a row; `stuck`: its queue has not
+/// emptied for `window`).
+fn failing_sink(
+    sink: &str,
+    s: &SinkReading,
+    failures: f64,
+    stuck: bool,
+    window: Duration,
+) -> Observation {
+    let window = human(window);
+    let mut description =
+        format!("{failures} failed attempts or dropped alerts since it last delivered one");
+    if stuck {
+        let _ = write!(
+            description,
+            "; {} alerts have waited in its queue for over {window}",
+            s.queue_length
+        );
+    }
+    description.push_str(": on-call may not be told of detections.");
+    Observation {
+        key: sink.to_owned(),
+        labels: vec![("sink", sink.to_owned())],
+        value: failures.max(s.queue_length),
+        threshold: 0.0,
+        summary: format!("Alert delivery through {sink} is failing"),
+        description,
     }
 }
 
@@ -489,10 +563,37 @@ mod tests {
         };
         assert!(m.observe(secs(0), &evicted(0.0), &T)[3].is_empty());
         let obs = m.observe(secs(1), &evicted(4.0), &T);
-        assert_eq!(obs[3][0].labels, [("detection_rule", "scan".to_owned())]);
+        assert!(obs[3][0].summary.contains("rules scan gave up 4 keys"));
         assert_eq!(obs[3][0].value, 4.0);
         assert!(!m.observe(secs(10), &evicted(4.0), &T)[3].is_empty());
         assert!(m.observe(secs(12), &evicted(4.0), &T)[3].is_empty());
+    }
+
+    #[test]
+    fn rules_whose_tables_fill_together_make_one_observation_naming_them() {
+        let mut m = Memory::default();
+        let evicted = |scan: f64, sweep: f64| {
+            let mut r = Reading::default();
+            r.rule_keys_evicted.insert("port_scan".into(), scan);
+            r.rule_keys_evicted.insert("host_sweep".into(), sweep);
+            r.rule_keys_evicted.insert("syn_flood".into(), 0.0);
+            r
+        };
+        assert!(m.observe(secs(0), &evicted(0.0, 0.0), &T)[3].is_empty());
+        let obs = m.observe(secs(1), &evicted(300.0, 200.0), &T);
+        assert_eq!(obs[3].len(), 1, "{:?}", obs[3]);
+        let full = &obs[3][0];
+        assert!(
+            full.labels.is_empty(),
+            "no per-rule identity: {:?}",
+            full.labels
+        );
+        assert!(
+            full.summary
+                .contains("rules host_sweep, port_scan gave up 500 keys")
+        );
+        assert!(full.description.contains("lower bounds"));
+        assert_eq!(full.value, 500.0);
     }
 
     #[test]
@@ -531,32 +632,82 @@ mod tests {
         assert!(obs[4][1].summary.contains("cannot be read"));
     }
 
+    fn sink(failures: f64, queue_length: f64, sent: f64) -> Reading {
+        let mut r = Reading::default();
+        r.sinks.insert(
+            "alertmanager-0".into(),
+            SinkReading {
+                failures,
+                queue_length,
+                sent,
+            },
+        );
+        r
+    }
+
     #[test]
-    fn delivery_fails_on_errors_or_drops_or_a_queue_that_never_empties() {
+    fn a_sink_that_delivered_again_is_not_failing() {
+        // An Alertmanager down for 9 s: five failed attempts, then the retry succeeds.
         let mut m = Memory::default();
-        let sink = |failures, queue_length| {
-            let mut r = Reading::default();
-            r.sinks.insert(
-                "alertmanager-0".into(),
-                SinkReading {
-                    failures,
-                    queue_length,
-                },
-            );
-            r
-        };
-        assert!(m.observe(secs(0), &sink(0.0, 0.0), &T)[5].is_empty());
-        assert_eq!(m.observe(secs(1), &sink(3.0, 0.0), &T)[5].len(), 1);
-        assert!(m.observe(secs(20), &sink(3.0, 0.0), &T)[5].is_empty());
-        // A queue non-empty at every reading for the whole window.
-        for s in 21..31 {
-            assert!(m.observe(secs(s), &sink(3.0, 2.0), &T)[5].is_empty());
+        assert!(m.observe(secs(0), &sink(0.0, 0.0, 0.0), &T)[5].is_empty());
+        for s in 1..=9_u32 {
+            let failures = f64::from(s.min(5));
+            let failing = !m.observe(secs(s.into()), &sink(failures, 2.0, 0.0), &T)[5].is_empty();
+            assert_eq!(failing, s >= 3, "second {s}: failing {failing}");
         }
-        let obs = m.observe(secs(31), &sink(3.0, 2.0), &T);
+        for s in 10..40 {
+            let obs = m.observe(secs(s), &sink(5.0, 0.0, 2.0), &T);
+            assert!(obs[5].is_empty(), "second {s}: {:?}", obs[5]);
+        }
+    }
+
+    #[test]
+    fn a_sink_failing_without_a_delivery_stays_failing_while_attempts_go_on() {
+        let mut m = Memory::default();
+        m.observe(secs(0), &sink(0.0, 1.0, 10.0), &T);
+        let mut failures = 0.0;
+        let mut held = Vec::new();
+        // A retry every 8 s (under the 10 s window), each failing.
+        for s in 1..60_u32 {
+            if s % 8 == 0 {
+                failures += 1.0;
+            }
+            let obs = m.observe(secs(s.into()), &sink(failures, 1.0, 10.0), &T);
+            held.push(!obs[5].is_empty());
+        }
+        // Failing from the third failure on (or the queue stuck for the window).
+        assert!(held[..9].iter().all(|h| !h));
+        assert!(held[24..].iter().all(|h| *h));
+        assert!(held[10..].iter().all(|h| *h), "the queue never emptied");
+    }
+
+    #[test]
+    fn one_failure_mended_by_a_retry_or_a_rejected_alert_never_holds() {
+        let mut m = Memory::default();
+        m.observe(secs(0), &sink(0.0, 0.0, 0.0), &T);
+        m.observe(secs(1), &sink(1.0, 1.0, 0.0), &T);
+        for s in 2..30 {
+            let obs = m.observe(secs(s), &sink(2.0, 0.0, 1.0), &T);
+            assert!(obs[5].is_empty(), "second {s}");
+        }
+        // Errors long ago, then a quiet sink: three old failures do not hold forever.
+        let mut m = Memory::default();
+        m.observe(secs(0), &sink(0.0, 0.0, 0.0), &T);
+        m.observe(secs(1), &sink(3.0, 0.0, 0.0), &T);
+        assert!(m.observe(secs(11), &sink(3.0, 0.0, 0.0), &T)[5].is_empty());
+    }
+
+    #[test]
+    fn a_queue_that_never_empties_is_failing_after_the_window() {
+        let mut m = Memory::default();
+        for s in 0..10 {
+            assert!(m.observe(secs(s), &sink(0.0, 2.0, 5.0), &T)[5].is_empty());
+        }
+        let obs = m.observe(secs(10), &sink(0.0, 2.0, 5.0), &T);
         assert!(obs[5][0].description.contains("waited in its queue"));
         // One empty reading restarts the clock.
-        assert!(m.observe(secs(32), &sink(3.0, 0.0), &T)[5].is_empty());
-        assert!(m.observe(secs(33), &sink(3.0, 1.0), &T)[5].is_empty());
+        assert!(m.observe(secs(11), &sink(0.0, 0.0, 7.0), &T)[5].is_empty());
+        assert!(m.observe(secs(12), &sink(0.0, 1.0, 7.0), &T)[5].is_empty());
     }
 
     #[test]

@@ -11,9 +11,9 @@
 //! | `netwarden_interface_silent` | `interface` | no packet for `silent_after` |
 //! | `netwarden_capture_dropping` | `interface` | kernel drops / (received + drops) over `window` above `max_ratio` |
 //! | `netwarden_flow_table_full` | `worker` | `netwarden_flows_active` ≥ `netwarden_flows_capacity` |
-//! | `netwarden_detection_state_full` | `detection_rule` | `netwarden_rule_keys_evicted_total` rose within `window` |
+//! | `netwarden_detection_state_full` | — (one alert naming the rules) | `netwarden_rule_keys_evicted_total` of any rule rose within `window` |
 //! | `netwarden_blocklist_stale` | `detection_rule`, `file` | the file is older than its rule's `max_age`, or unreadable |
-//! | `netwarden_alert_delivery_failing` | `sink` | send errors or drops within `window`, or a queue non-empty for all of it |
+//! | `netwarden_alert_delivery_failing` | `sink` | 3 failed attempts or drops since the sink last delivered, the latest within `window`; or a queue non-empty for all of `window` |
 //!
 //! Every self-alert has `kind = "self"` and the labels `component = "netwarden"` and
 //! `instance` (`[self_alerts] instance`, default the host name); `netwarden_self_alerts_firing`

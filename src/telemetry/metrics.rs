@@ -596,7 +596,7 @@ impl AlertMetrics {
             dropped: counter_vec(
                 r,
                 "netwarden_alerts_dropped_total",
-                "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).",
+                "Alert transitions given up, by sink and reason (queue_full, retries_exhausted, rejected, shutdown; firing_table_full: a firing alert sent once but not kept to re-send).",
                 &[SINK, "reason"],
             )?,
             duration: histogram_vec(
@@ -728,7 +728,7 @@ impl DetectionMetricVecs {
             evictions: counter_vec(
                 r,
                 "netwarden_rule_keys_evicted_total",
-                "Keys a rule gave up: evicted from its full table for heavier ones, or refused because it already tracked 10000 alerts.",
+                "Keys a rule gave up because its table was full (evicted for a new key, or a new key turned away), or refused because it already tracked 10000 alerts.",
                 &[RULE],
             )?,
             evaluation: float_counter_vec(

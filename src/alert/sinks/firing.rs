@@ -9,9 +9,11 @@
 //! router to deliver ([`FiringTable::expire`]). Several sources (the workers, the
 //! self-alert monitor) may report one alert: each is a holder, the first firing is the
 //! one delivered, and the alert resolves only when the last holder has resolved it
-//! ([`Verdict::Held`] for the others). It also turns its alerts into the
+//! ([`Verdict::Held`] for the others). A new alert that finds the table full is
+//! [`Verdict::Untracked`]: delivered once, not kept. It also turns its alerts into the
 //! `netwarden_alert_firing` series ([`FiringTable::series`]). Does not own: delivery
-//! (`router`), the file (`state`) or exporting the series (`crate::telemetry`).
+//! (`router`, which counts and marks untracked alerts), the file (`state`) or exporting
+//! the series (`crate::telemetry`).
 //!
 //! Invariants: at most `capacity` alerts; an alert keeps the `started` of its first entry
 //! through adoption and resolve, so Alertmanager sees one continuing alert; a tracked
@@ -38,6 +40,9 @@ pub(crate) enum Verdict {
     /// Another source still holds the alert: its firing was already delivered, and it is
     /// not resolved yet. Nothing to deliver.
     Held,
+    /// A new firing alert the full table cannot keep: delivered once, never re-sent or
+    /// saved. The router counts it and says so in the alert.
+    Untracked,
 }
 
 /// Which reporter (a worker's or the self-alert monitor's output) sent a transition.
@@ -148,13 +153,15 @@ impl FiringTable {
             };
             self.entries.insert(key.to_owned(), entry);
             self.dirty = true;
+            Verdict::Deliver
         } else {
-            tracing::warn!(
-                rule = %alert.rule,
-                "Too many firing alerts to re-send and keep them all; this one is sent once."
-            );
+            Verdict::Untracked
         }
-        Verdict::Deliver
+    }
+
+    /// Most alerts the table keeps.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Takes out the restored alerts not confirmed by `now`, as `resolved` transitions at
@@ -376,7 +383,7 @@ mod tests {
         );
         assert_eq!(taken, 2);
         let mut extra = alert("192.0.2.5", AlertState::Firing, 1.0);
-        assert_eq!(t.record(&key(&extra), 1, &mut extra), Verdict::Deliver);
+        assert_eq!(t.record(&key(&extra), 1, &mut extra), Verdict::Untracked);
         assert_eq!(t.alerts().len(), 2, "full: delivered, not kept");
     }
 

@@ -24,7 +24,7 @@ mod webhook;
 
 pub use alertmanager::alertname;
 pub use retry::Backoff;
-pub use router::{AlertRouter, RouterHandle};
+pub use router::{AlertRouter, RouterHandle, UNTRACKED_ANNOTATION};
 pub use settings::{RouterError, RouterSettings};
 pub use state::state_directory;
 pub use state_dir::{StateDir, StateDirError};

@@ -44,6 +44,9 @@ use crate::timestamp::Timestamp;
 /// Most alerts in one Alertmanager request, as Prometheus batches them.
 const ALERTMANAGER_BATCH: usize = 64;
 
+/// The annotation of a firing alert the full firing table could not keep.
+pub const UNTRACKED_ANNOTATION: &str = "not_resent";
+
 /// How often restored alerts are checked against their grace and the firing table is
 /// saved when it changed: a bound on state-file writes, and on how late a restored alert
 /// may resolve after its grace.
@@ -142,6 +145,7 @@ impl AlertRouter {
             board: Arc::clone(&metrics.firing),
             // Restored alerts are firing too.
             board_stale: true,
+            untracked: metrics.dropped("router", "firing_table_full"),
         };
         // Restored alerts reach Alertmanager before their previous endsAt can pass.
         router.resend();
@@ -200,6 +204,9 @@ struct Router {
     board: Arc<FiringBoard>,
     /// The firing table changed since it was last published on the board.
     board_stale: bool,
+    /// Firing alerts the full table could not keep
+    /// (`netwarden_alerts_dropped_total{sink="router",reason="firing_table_full"}`).
+    untracked: IntCounter,
 }
 
 impl Router {
@@ -275,7 +282,10 @@ impl Router {
                 rule = %alert.rule,
                 "Detection confirmed an alert restored from the last run."
             ),
-            Verdict::Deliver => {
+            verdict @ (Verdict::Deliver | Verdict::Untracked) => {
+                if verdict == Verdict::Untracked {
+                    self.untrack(&mut alert);
+                }
                 log(&alert);
                 if let Some(log_file) = &mut self.log_file {
                     log_file.write(&alert);
@@ -290,6 +300,25 @@ impl Router {
                 alertmanager::encode(&alert, self.settings.resend_interval, SystemTime::now());
             self.push_alertmanagers(&key, &body);
         }
+    }
+
+    /// Counts a firing alert the full table cannot keep and says so in it: Alertmanager
+    /// will show it resolved at its `endsAt` even if it still fires.
+    fn untrack(&self, alert: &mut Alert) {
+        self.untracked.inc();
+        let capacity = self.firing.capacity();
+        tracing::warn!(
+            rule = %alert.rule, capacity,
+            "Too many firing alerts to re-send and keep them all; this one is sent once."
+        );
+        alert.annotations.insert(
+            UNTRACKED_ANNOTATION.to_owned(),
+            format!(
+                "netwarden already keeps {capacity} firing alerts ([alerting] queue_size): \
+                 this one is sent once and not re-sent, so Alertmanager will show it \
+                 resolved after its endsAt even if the attack goes on"
+            ),
+        );
     }
 
     fn push_alertmanagers(&self, key: &str, body: &bytes::Bytes) {
@@ -643,6 +672,36 @@ mod tests {
         wait_until(&|| series(&metrics).is_empty());
         assert_eq!(series(&metrics), Vec::<String>::new());
         assert_eq!(router.shutdown(), 0);
+    }
+
+    #[test]
+    fn a_firing_alert_the_full_table_cannot_keep_is_counted_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AlertingConfig {
+            log_file: dir.path().join("alerts.jsonl"),
+            queue_size: 1,
+            ..AlertingConfig::default()
+        };
+        let settings = RouterSettings::from_config(&config).unwrap();
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let router = AlertRouter::start(settings, &metrics.alerts).unwrap();
+        let mut worker = router.handle().alert_output();
+        let mut other = flood(100.0);
+        other.dst = Some("192.0.2.99".parse().unwrap());
+        worker.emit(flood(100.0));
+        worker.emit(other);
+        assert_eq!(router.shutdown(), 0);
+        let lines: Vec<Alert> = std::fs::read_to_string(dir.path().join("alerts.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(!lines[0].annotations.contains_key(UNTRACKED_ANNOTATION));
+        let note = &lines[1].annotations[UNTRACKED_ANNOTATION];
+        assert!(note.contains("not re-sent"), "{note}");
+        let counted = metrics.alerts.dropped("router", "firing_table_full").get();
+        assert_eq!(counted, 1);
     }
 
     #[test]

@@ -24,7 +24,9 @@ use super::{contributors, ip_from_bits, per_second};
 use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{
+    Hll, KeyTable, Merge, TopK, Weight, hash_key, hash128, ip_bits, mix64,
+};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, SourceCount};
 
 /// Bytes of the registered domain kept for the alert.
@@ -251,7 +253,7 @@ fn shape(name: &DnsName<'_>) -> Option<NameShape> {
     let mut s = NameShape {
         longest_label: 0,
         entropy: 0.0,
-        domain_hash: 0,
+        domain_hash: hash_key(),
         domain: [0; DOMAIN_BYTES],
         domain_len: 0,
     };

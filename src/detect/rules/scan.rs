@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
 use crate::config::ScanParams;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash64, hash128, ip_bits};
 use crate::detect::{AlertKey, Finding, Outcome, PacketView, Rule};
 
 /// Probes of one key.
@@ -141,7 +141,7 @@ impl PortScan {
         };
         acc.counts.add(probe.outcome, p.wire_len);
         if probe.outcome != Outcome::Answered {
-            acc.services.insert(mix64(u64::from(probe.service)));
+            acc.services.insert(hash64(u64::from(probe.service)));
             acc.top.add(probe.service, 1);
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash64, hash128, ip_bits};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
 use crate::flow::TcpState;
 
@@ -79,7 +79,7 @@ impl SynFlood {
                 acc.sources.add(src, 1);
                 acc.sources_seen.insert(hash128(src));
                 acc.ports.add(p.dst_port, 1);
-                acc.ports_seen.insert(mix64(u64::from(p.dst_port)));
+                acc.ports_seen.insert(hash64(u64::from(p.dst_port)));
             }
             return;
         }

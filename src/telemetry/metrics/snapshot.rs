@@ -34,6 +34,8 @@ pub enum HealthSeries {
     SinkFailures,
     /// Alerts waiting in each sink's queue, by sink.
     SinkQueueLength,
+    /// Alert transitions delivered, by sink.
+    SinkSent,
 }
 
 /// Adds the value of every series of `collector` whose labels include `only` (when given)
@@ -91,6 +93,7 @@ impl Metrics {
                 sum_by(&alerts.dropped, SINK, None, into);
             }
             HealthSeries::SinkQueueLength => sum_by(&alerts.queue_length, SINK, None, into),
+            HealthSeries::SinkSent => sum_by(&alerts.sent, SINK, None, into),
         }
         values
     }

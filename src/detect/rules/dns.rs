@@ -185,6 +185,7 @@ impl Amplification {
                     distinct: acc.reflectors.estimate(),
                     packets: acc.responses,
                 }),
+                evidence: Vec::new(),
             });
         }
     }
@@ -349,6 +350,7 @@ impl Tunnel {
                 }],
                 port: None,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }

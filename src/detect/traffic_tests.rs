@@ -230,9 +230,7 @@ fn reflection_is_judged_by_amplification_with_or_without_the_spoofed_requests() 
             }
             v
         });
-        let alert = fired
-            .first()
-            .unwrap_or_else(|| panic!("requests {requests}"));
+        let alert = fired.first().expect("a reflection alert");
         assert_eq!((alert.dst, alert.port), (Some(ip("10.0.1.1")), Some(123)));
         let factor = &alert.annotations["amplification_factor"];
         if requests {

@@ -70,7 +70,7 @@ fn transitions(summary: &serde_json::Value) -> BTreeMap<String, usize> {
     counts
 }
 
-fn with_workers<'a>(workers: &'a str) -> Vec<&'a str> {
+fn with_workers(workers: &str) -> Vec<&str> {
     let mut args = PROTECT.to_vec();
     args.extend(["--workers", workers]);
     args

@@ -190,11 +190,17 @@ pub enum RuleKind {
     Baseline,
     /// Traffic to or from an address or CIDR listed in files or inline.
     Blocklist,
+    /// Bytes sent out of the protected networks by one protected source, above its data
+    /// grade's floor and its learned usual volume.
+    Exfiltration,
+    /// Responses of UDP reflector services (DNS, NTP, SSDP, memcached…) far larger than
+    /// the requests they answer, per victim or per abused server.
+    Reflection,
 }
 
 impl RuleKind {
     /// Every kind, in declaration order.
-    pub const ALL: [RuleKind; 8] = [
+    pub const ALL: [RuleKind; 10] = [
         RuleKind::Volume,
         RuleKind::SynFlood,
         RuleKind::PortScan,
@@ -203,6 +209,8 @@ impl RuleKind {
         RuleKind::DnsTunnel,
         RuleKind::Baseline,
         RuleKind::Blocklist,
+        RuleKind::Exfiltration,
+        RuleKind::Reflection,
     ];
 
     /// The word written in the config and in alerts (`syn_flood`).
@@ -216,6 +224,8 @@ impl RuleKind {
             RuleKind::DnsTunnel => "dns_tunnel",
             RuleKind::Baseline => "baseline",
             RuleKind::Blocklist => "blocklist",
+            RuleKind::Exfiltration => "exfiltration",
+            RuleKind::Reflection => "reflection",
         }
     }
 }
@@ -294,6 +304,8 @@ mod tests {
                 RuleKind::DnsTunnel => 5,
                 RuleKind::Baseline => 6,
                 RuleKind::Blocklist => 7,
+                RuleKind::Exfiltration => 8,
+                RuleKind::Reflection => 9,
             };
             assert_eq!(i, place);
         }

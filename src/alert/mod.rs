@@ -36,10 +36,14 @@ pub enum ContributorKind {
     Peer,
     /// The list a blocklisted address is in.
     List,
-    /// A DNS server reflecting responses (amplification).
+    /// A server reflecting responses (amplification).
     Reflector,
     /// A registered domain (of a tunnel).
     Domain,
+    /// An outside address a protected host sent data to (exfiltration).
+    Destination,
+    /// An address an abused server reflected responses to (outbound amplification).
+    Victim,
 }
 
 impl ContributorKind {
@@ -53,6 +57,8 @@ impl ContributorKind {
             ContributorKind::List => "list",
             ContributorKind::Reflector => "reflector",
             ContributorKind::Domain => "domain",
+            ContributorKind::Destination => "destination",
+            ContributorKind::Victim => "victim",
         }
     }
 }

@@ -41,8 +41,9 @@ pub use file::{MAX_BLOCKLIST_BYTES, MAX_CONFIG_BYTES, ReadError, read_text};
 pub use load::{load, parse};
 pub use protection::{ProtectionConfig, SeverityMatrix};
 pub use rules::{
-    BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, HostGroupConfig,
-    RuleCommon, RuleConfig, RuleKind, RuleParams, RuleScope, RulesFile, ScanParams, SynFloodParams,
+    BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, ExfiltrationParams,
+    HostGroupConfig, MAX_EXFILTRATION_WINDOWS, ReflectionKey, ReflectionParams, RuleCommon,
+    RuleConfig, RuleKind, RuleParams, RuleScope, RulesFile, ScanParams, SynFloodParams,
     VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol, VolumeTraffic,
 };
 pub use self_alerts::{

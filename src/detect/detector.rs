@@ -214,7 +214,7 @@ impl Detector {
                 alerts.extend(rule.alert(&mut t));
             });
             if elapsed >= r.rule.window && !last {
-                r.state.roll(elapsed, r.rule.window);
+                r.state.roll(&r.rule, elapsed);
                 r.window_start = Some(now);
             }
             out.rules.push(RuleFigures {

@@ -71,3 +71,5 @@ pub use view::PacketView;
 mod protection_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod traffic_tests;

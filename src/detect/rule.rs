@@ -10,7 +10,8 @@
 //! An alert is about the asset at its key's `dst` when the key has one (the victim of a
 //! flood, amplification or host baseline, the target of a port scan, a blocklisted
 //! address one of ours contacted), else at its `src` (the sender of a host sweep or a DNS
-//! tunnel, a blocklisted address that contacted us). That address's host group gives the
+//! tunnel, a blocklisted address that contacted us, the protected host data leaves in an
+//! exfiltration, a server abused as a reflector). That address's host group gives the
 //! alert its `host_group`, `protection_level` and `data_grade` labels and, through the
 //! severity matrix, its severity; an address in no group, or no address (a network-keyed
 //! rule), takes the rule's host-group scope, else the defaults (`crate::protection`).
@@ -63,6 +64,9 @@ pub struct Finding {
     pub port: Option<u16>,
     /// How many sources the key's traffic came from, for rules keyed by victim.
     pub sources: Option<SourceCount>,
+    /// Values of the evidence a kind reports besides contributors, as annotations
+    /// (name, value): an exfiltration's destination and bytes, an amplification factor.
+    pub evidence: Vec<(&'static str, String)>,
 }
 
 /// The spread of a victim's sources: a distinct-source estimate against the packets.
@@ -105,6 +109,8 @@ pub(super) struct Peak {
     pub(super) port: Option<u16>,
     /// The spread of the sources.
     pub(super) sources: Option<SourceCount>,
+    /// Evidence annotations.
+    pub(super) evidence: Vec<(&'static str, String)>,
 }
 
 /// The alerts of one rule in one worker, on the packet clock.
@@ -123,6 +129,7 @@ impl Finding {
             contributors: self.contributors,
             port: self.port,
             sources: self.sources,
+            evidence: self.evidence,
         };
         (self.key, self.value, peak)
     }
@@ -331,6 +338,9 @@ impl Rule {
             .iter()
             .map(|(k, t)| (k.clone(), render(t, &alert)))
             .collect();
+        for (name, value) in &t.peak.evidence {
+            alert.annotations.insert((*name).to_owned(), value.clone());
+        }
         if let Some(sources) = t.peak.sources {
             alert.annotations.insert(
                 "distinct_sources".to_owned(),

@@ -381,6 +381,12 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         roll % lightest.saturating_add(1) <= weight
     }
 
+    /// The accumulator of `key`, if tracked, to read.
+    pub fn get(&self, key: K, hash: u64) -> Option<&V> {
+        let i = self.find(key, self.bucket_start(hash))?;
+        self.values.get(i)
+    }
+
     /// The accumulator of `key`, if tracked (never inserts, but in a
     /// [`KeyTable::make_partial`] table, where it is [`KeyTable::entry`]).
     #[inline]

@@ -27,6 +27,8 @@ pub struct PacketView<'a> {
     pub dst: IpAddr,
     /// Wire length.
     pub wire_len: u32,
+    /// Bytes of TCP or UDP payload, per the headers' lengths (0 for other protocols).
+    pub payload_len: u32,
     /// IP protocol number (0 for ARP).
     pub protocol: u8,
     /// Transport source port (0 when none).
@@ -62,16 +64,17 @@ impl<'a> PacketView<'a> {
         ts: Timestamp,
         wire_len: u32,
     ) -> PacketView<'a> {
-        let (src_port, dst_port, tcp_flags) = match d.transport {
-            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags)),
-            Transport::Udp(u) => (u.src_port, u.dst_port, None),
-            _ => (0, 0, None),
+        let (src_port, dst_port, tcp_flags, payload_len) = match d.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.payload_len),
+            Transport::Udp(u) => (u.src_port, u.dst_port, None, u.payload_len),
+            _ => (0, 0, None, 0),
         };
         let mut view = PacketView {
             ts,
             src: ip.src,
             dst: ip.dst,
             wire_len,
+            payload_len,
             protocol: ip.protocol,
             src_port,
             dst_port,
@@ -115,6 +118,7 @@ impl<'a> PacketView<'a> {
             src: sender,
             dst: target,
             wire_len,
+            payload_len: 0,
             protocol: 0,
             src_port: 0,
             dst_port: 0,
@@ -142,6 +146,7 @@ impl PacketView<'static> {
             src,
             dst,
             wire_len: 100,
+            payload_len: 58,
             protocol: crate::decode::ip_protocol::UDP,
             src_port: 4000,
             dst_port: 53,

@@ -28,9 +28,10 @@ use super::{Cidr, HumanDuration, is_label_safe};
 pub use crate::vocabulary::RuleKind;
 use crate::vocabulary::{DataGrade, ProtectionLevel, Severity};
 pub use params::{
-    BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, RuleParams,
-    ScanParams, SynFloodParams, VolumeDirection, VolumeKey, VolumeMetric, VolumeParams,
-    VolumeProtocol, VolumeTraffic,
+    BaselineParams, BlocklistParams, DnsAmplificationParams, DnsTunnelParams, ExfiltrationParams,
+    MAX_EXFILTRATION_WINDOWS, ReflectionKey, ReflectionParams, RuleParams, ScanParams,
+    SynFloodParams, VolumeDirection, VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol,
+    VolumeTraffic,
 };
 
 /// Most rules in a config (each is a `rule` label value).

@@ -41,6 +41,11 @@ pub enum RuleParams {
     Baseline(BaselineParams),
     /// Traffic to or from an address or CIDR listed in files or inline.
     Blocklist(BlocklistParams),
+    /// Bytes one protected source sends out, above its data grade's floor and its
+    /// learned usual volume.
+    Exfiltration(ExfiltrationParams),
+    /// Responses of UDP reflector services far larger than their requests.
+    Reflection(ReflectionParams),
 }
 
 impl RuleParams {
@@ -66,6 +71,8 @@ impl RuleParams {
             RuleKind::DnsTunnel => RuleParams::DnsTunnel(DnsTunnelParams::deserialize(d)?),
             RuleKind::Baseline => RuleParams::Baseline(BaselineParams::deserialize(d)?),
             RuleKind::Blocklist => RuleParams::Blocklist(BlocklistParams::deserialize(d)?),
+            RuleKind::Exfiltration => RuleParams::Exfiltration(ExfiltrationParams::deserialize(d)?),
+            RuleKind::Reflection => RuleParams::Reflection(ReflectionParams::deserialize(d)?),
         })
     }
 
@@ -80,6 +87,8 @@ impl RuleParams {
             RuleParams::DnsTunnel(_) => RuleKind::DnsTunnel,
             RuleParams::Baseline(_) => RuleKind::Baseline,
             RuleParams::Blocklist(_) => RuleKind::Blocklist,
+            RuleParams::Exfiltration(_) => RuleKind::Exfiltration,
+            RuleParams::Reflection(_) => RuleKind::Reflection,
         }
     }
 
@@ -93,6 +102,8 @@ impl RuleParams {
             RuleParams::DnsTunnel(p) => p.threshold,
             RuleParams::Baseline(p) => p.threshold,
             RuleParams::Blocklist(p) => p.threshold,
+            RuleParams::Exfiltration(p) => p.threshold,
+            RuleParams::Reflection(p) => p.threshold,
         }
     }
 
@@ -135,6 +146,8 @@ impl RuleParams {
                     bad("prefix_v6", "prefix_v6 must be at most 128".to_owned());
                 }
             }
+            RuleParams::Exfiltration(p) => p.check(bad),
+            RuleParams::Reflection(p) => p.check(bad),
             RuleParams::Blocklist(_)
             | RuleParams::DnsAmplification(_)
             | RuleParams::DnsTunnel(_) => {}
@@ -292,6 +305,164 @@ fn default_min_reflectors() -> u64 {
 }
 fn default_min_response_bytes() -> u32 {
     512
+}
+
+/// Most windows an `exfiltration` rule sums.
+pub const MAX_EXFILTRATION_WINDOWS: u32 = 12;
+
+/// `exfiltration`: bytes leaving the protected networks from one protected source.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExfiltrationParams {
+    /// Bytes of TCP and UDP payload a source of data grade `general` may send to outside
+    /// addresses over the span (`windows` windows) before it alerts: its floor. Required.
+    pub threshold: f64,
+    /// The floor of a source of data grade `important` (default: `threshold`).
+    #[serde(default)]
+    pub important_threshold: Option<f64>,
+    /// The floor of a source of data grade `core` (default: `threshold`).
+    #[serde(default)]
+    pub core_threshold: Option<f64>,
+    /// Windows summed into the value: the bytes of the last `windows` windows (the one
+    /// running included), a span sliding by one window. 1 to 12.
+    #[serde(default = "default_exfiltration_windows")]
+    pub windows: u32,
+    /// Times its usual span volume (the largest it sent in a span, decaying) a source
+    /// must send to alert, when that is above its floor.
+    #[serde(default = "default_headroom")]
+    pub headroom: f64,
+    /// Half-life of the learned usual volume.
+    #[serde(default = "default_memory")]
+    pub memory: HumanDuration,
+    /// The bound is divided by this for the bytes to one destination the source has not
+    /// sent to before (at least 1; 1 turns the factor off).
+    #[serde(default = "default_new_destination_factor")]
+    pub new_destination_factor: f64,
+}
+
+fn default_exfiltration_windows() -> u32 {
+    6
+}
+fn default_headroom() -> f64 {
+    2.0
+}
+fn default_memory() -> HumanDuration {
+    HumanDuration::secs(7 * 24 * 3600)
+}
+fn default_new_destination_factor() -> f64 {
+    2.0
+}
+
+impl ExfiltrationParams {
+    /// The floor of a source of data grade `grade`.
+    pub fn floor(&self, grade: crate::vocabulary::DataGrade) -> f64 {
+        use crate::vocabulary::DataGrade;
+        match grade {
+            DataGrade::General => self.threshold,
+            DataGrade::Important => self.important_threshold.unwrap_or(self.threshold),
+            DataGrade::Core => self.core_threshold.unwrap_or(self.threshold),
+        }
+    }
+
+    fn check(&self, bad: &mut dyn FnMut(&'static str, String)) {
+        for (key, v) in [
+            ("important_threshold", self.important_threshold),
+            ("core_threshold", self.core_threshold),
+        ] {
+            if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                bad(key, format!("{key} must be a positive number"));
+            }
+        }
+        if !(1..=MAX_EXFILTRATION_WINDOWS).contains(&self.windows) {
+            bad(
+                "windows",
+                format!("windows must be 1 to {MAX_EXFILTRATION_WINDOWS}"),
+            );
+        }
+        if !(self.headroom.is_finite() && self.headroom >= 1.0) {
+            bad("headroom", "headroom must be at least 1".to_owned());
+        }
+        if self.memory.0.is_zero() {
+            bad("memory", "memory must be longer than 0s".to_owned());
+        }
+        let f = self.new_destination_factor;
+        if !(f.is_finite() && f >= 1.0) {
+            bad(
+                "new_destination_factor",
+                "new_destination_factor must be at least 1".to_owned(),
+            );
+        }
+    }
+}
+
+/// What a `reflection` rule keys its alerts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReflectionKey {
+    /// The victim the responses go to (`dst`), with the service (`port`).
+    #[default]
+    Victim,
+    /// The server sending the responses (`src`, an abused reflector), with the service.
+    Reflector,
+}
+
+/// `reflection`: responses of reflector services far larger than their requests.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReflectionParams {
+    /// Response bits per second on one (key, service), wire lengths. Required.
+    pub threshold: f64,
+    /// Whose alerts: the victim's or the abused server's.
+    #[serde(default)]
+    pub key: ReflectionKey,
+    /// Least amplification: response bytes over the bytes of the requests of the same
+    /// (key, service) (the victim's requests, spoofed or not, or the server's requests
+    /// received). Responses with no request seen at all are unsolicited: amplified
+    /// without bound.
+    #[serde(default = "default_min_factor")]
+    pub min_factor: f64,
+    /// Fewest distinct peers: reflectors answering a victim, or victims an abused server
+    /// answers.
+    #[serde(default = "default_min_peers")]
+    pub min_peers: u64,
+    /// UDP ports of the reflector services (responses come from them, requests go to
+    /// them).
+    #[serde(default = "default_reflector_services")]
+    pub services: Vec<u16>,
+}
+
+fn default_min_factor() -> f64 {
+    5.0
+}
+fn default_min_peers() -> u64 {
+    1
+}
+
+/// UDP services abused as reflectors, with published amplification factors (US-CERT
+/// TA14-017A, Akamai and Cloudflare reports): QOTD 17, chargen 19, DNS 53, TFTP 69,
+/// portmap 111, NTP 123, NBNS 137, SNMP 161, CLDAP 389, ISAKMP 500 and 4500, RIP v1 520,
+/// MS-SQL resolution 1434, SSDP 1900, ARMS 3283, WS-Discovery 3702, STUN 3478,
+/// mDNS 5353, CoAP 5683, Ubiquiti discovery 10001, memcached 11211, Dahua DVR discovery
+/// 37810, BACNET 47808.
+fn default_reflector_services() -> Vec<u16> {
+    vec![
+        17, 19, 53, 69, 111, 123, 137, 161, 389, 500, 520, 1434, 1900, 3283, 3478, 3702, 4500,
+        5353, 5683, 10001, 11211, 37810, 47808,
+    ]
+}
+
+impl ReflectionParams {
+    fn check(&self, bad: &mut dyn FnMut(&'static str, String)) {
+        if !(self.min_factor.is_finite() && self.min_factor >= 1.0) {
+            bad("min_factor", "min_factor must be at least 1".to_owned());
+        }
+        if self.services.is_empty() || self.services.contains(&0) {
+            bad(
+                "services",
+                "services must list at least one port, none of them 0".to_owned(),
+            );
+        }
+    }
 }
 
 /// `dns_tunnel`: queries carrying encoded data under one domain.

@@ -100,6 +100,7 @@ impl Baseline {
                 contributors: Vec::new(),
                 port: None,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }

@@ -210,6 +210,7 @@ impl Blocklist {
                 contributors: list,
                 port: None,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }

@@ -187,6 +187,7 @@ impl Amplification {
                     distinct: acc.reflectors.estimate(),
                     packets: acc.responses,
                 }),
+                evidence: Vec::new(),
             });
         }
     }
@@ -351,6 +352,7 @@ impl Tunnel {
                 }],
                 port: None,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }

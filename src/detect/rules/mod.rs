@@ -10,7 +10,9 @@
 mod baseline;
 mod blocklist;
 mod dns;
+mod exfiltration;
 mod filter;
+mod reflection;
 mod scan;
 mod syn_flood;
 mod volume;
@@ -69,12 +71,19 @@ pub(super) mod need {
 /// packet (a fresh `Hashes` per packet: they are only valid for it).
 #[derive(Default)]
 pub(super) struct Hashes {
+    src: Option<u64>,
     dst: Option<u64>,
     scanner: Option<u64>,
     pair: Option<u64>,
 }
 
 impl Hashes {
+    /// Hash of the source address.
+    #[inline]
+    fn src(&mut self, p: &PacketView<'_>) -> u64 {
+        *self.src.get_or_insert_with(|| hash128(ip_bits(p.src)))
+    }
+
     /// Hash of the destination address.
     #[inline]
     fn dst(&mut self, p: &PacketView<'_>) -> u64 {
@@ -151,6 +160,8 @@ pub(super) enum RuleState {
     DnsTunnel(dns::Tunnel),
     Baseline(baseline::Baseline),
     Blocklist(blocklist::Blocklist),
+    Exfiltration(exfiltration::Exfiltration),
+    Reflection(reflection::Reflection),
 }
 
 impl RuleState {
@@ -172,6 +183,12 @@ impl RuleState {
                 keys,
                 rule.blocklist.clone().unwrap_or_default(),
             )),
+            RuleParams::Exfiltration(p) => {
+                RuleState::Exfiltration(exfiltration::Exfiltration::new(rule, p))
+            }
+            RuleParams::Reflection(p) => {
+                RuleState::Reflection(reflection::Reflection::new(rule, p))
+            }
         }
     }
 
@@ -194,6 +211,8 @@ impl RuleState {
             RuleState::DnsAmplification(_) => need::DNS_RESPONSE | need::PROTO_UDP,
             RuleState::DnsTunnel(_) => need::DNS_QUERY,
             RuleState::Blocklist(s) => s.needs(),
+            RuleState::Exfiltration(_) => need::OUTBOUND,
+            RuleState::Reflection(_) => need::PROTO_UDP,
         }
     }
 
@@ -213,6 +232,8 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.observe(p),
             RuleState::Baseline(s) => s.observe(p, h),
             RuleState::Blocklist(s) => s.observe(p),
+            RuleState::Exfiltration(s) => s.observe(p, h),
+            RuleState::Reflection(s) => s.observe(p, h),
         }
     }
 
@@ -227,14 +248,17 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.evaluate(rule, hold),
             RuleState::Baseline(s) => s.evaluate(rule, elapsed, hold),
             RuleState::Blocklist(s) => s.evaluate(rule, hold),
+            RuleState::Exfiltration(s) => s.evaluate(rule, hold),
+            RuleState::Reflection(s) => s.evaluate(rule, elapsed, hold),
         }
     }
 
-    /// Ends a window of length `elapsed`: `baseline` folds it into its history, every
-    /// other kind starts from nothing.
-    pub(super) fn roll(&mut self, elapsed: Duration, window: Duration) {
+    /// Ends a window of `rule` of length `elapsed`: `baseline` and `exfiltration` fold
+    /// it into their history, every other kind starts from nothing.
+    pub(super) fn roll(&mut self, rule: &Rule, elapsed: Duration) {
         match self {
-            RuleState::Baseline(s) => s.roll(elapsed, window),
+            RuleState::Baseline(s) => s.roll(elapsed, rule.window),
+            RuleState::Exfiltration(s) => s.roll(rule),
             other => other.reset(),
         }
     }
@@ -250,6 +274,8 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.table.clear(),
             RuleState::Baseline(s) => s.table.clear(),
             RuleState::Blocklist(s) => s.table.clear(),
+            RuleState::Exfiltration(s) => s.clear(),
+            RuleState::Reflection(s) => s.table.clear(),
         }
     }
 
@@ -264,6 +290,11 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.table.make_partial(),
             RuleState::Baseline(s) => s.table.make_partial(),
             RuleState::Blocklist(s) => s.table.make_partial(),
+            RuleState::Exfiltration(s) => {
+                s.sources.make_partial();
+                s.pairs.make_partial();
+            }
+            RuleState::Reflection(s) => s.table.make_partial(),
         }
     }
 
@@ -287,6 +318,13 @@ impl RuleState {
             (RuleState::Blocklist(s), RuleState::Blocklist(p)) => {
                 s.table.merge_from(&mut p.table);
             }
+            (RuleState::Exfiltration(s), RuleState::Exfiltration(p)) => {
+                s.sources.merge_from(&mut p.sources);
+                s.pairs.merge_from(&mut p.pairs);
+            }
+            (RuleState::Reflection(s), RuleState::Reflection(p)) => {
+                s.table.merge_from(&mut p.table);
+            }
             _ => {}
         }
     }
@@ -302,6 +340,8 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.table.tracked(),
             RuleState::Baseline(s) => s.table.tracked(),
             RuleState::Blocklist(s) => s.table.tracked(),
+            RuleState::Exfiltration(s) => s.sources.tracked() + s.pairs.tracked(),
+            RuleState::Reflection(s) => s.table.tracked(),
         }
     }
 
@@ -316,6 +356,8 @@ impl RuleState {
             RuleState::DnsTunnel(s) => s.table.take_evictions(),
             RuleState::Baseline(s) => s.table.take_evictions(),
             RuleState::Blocklist(s) => s.table.take_evictions(),
+            RuleState::Exfiltration(s) => s.sources.take_evictions() + s.pairs.take_evictions(),
+            RuleState::Reflection(s) => s.table.take_evictions(),
         }
     }
 }

@@ -168,6 +168,7 @@ impl PortScan {
                 contributors: list,
                 port: None,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }
@@ -262,6 +263,7 @@ impl HostSweep {
                 contributors: list,
                 port,
                 sources: None,
+                evidence: Vec::new(),
             });
         }
     }

@@ -127,6 +127,7 @@ impl SynFlood {
                     distinct: acc.sources_seen.estimate(),
                     packets: acc.syns,
                 }),
+                evidence: Vec::new(),
             });
         }
     }

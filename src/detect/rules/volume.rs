@@ -334,6 +334,7 @@ impl Volume {
                     distinct: acc.sources_seen.estimate(),
                     packets: acc.packets,
                 }),
+                evidence: Vec::new(),
             });
         }
     }

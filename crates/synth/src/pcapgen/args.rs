@@ -12,7 +12,8 @@ use netwarden::timestamp::Timestamp;
 
 use crate::scenarios::{
     CarpetBombParams, CarpetProtocol, DEFAULT_SEED, DnsAmplificationParams, DnsTunnelParams,
-    FloodParams, HostSweepParams, MixParams, PortScanParams, SynFloodParams, TransferParams,
+    FloodParams, HostSweepParams, MixParams, PortScanParams, ReflectionLayout, ReflectionParams,
+    ReflectorService, SynFloodParams, TransferParams,
 };
 
 /// Generate deterministic synthetic traffic as a pcap file and print its ground truth as JSON.
@@ -58,8 +59,11 @@ pub(super) enum Scenario {
     DnsTunnel(DnsTunnelArgs),
     /// Flood spread over the hosts of 10.201.7.0/24, none of them hit hard (carpet bombing).
     CarpetBomb(CarpetBombArgs),
-    /// One large, healthy TCP download by a protected host from an outside server.
+    /// One large, healthy TCP download by a protected host from an outside server (or an
+    /// upload, or to a protected server).
     BulkTransfer(BulkTransferArgs),
+    /// UDP reflection through one reflector service (or, with --normal, its ordinary use).
+    Reflection(ReflectionArgs),
 }
 
 /// Options of `mix`.
@@ -350,6 +354,12 @@ pub(super) struct BulkTransferArgs {
     /// Over IPv6 (`fd00:201::50` from `2001:db8::80`).
     #[arg(long)]
     ipv6: bool,
+    /// The client uploads the data (to port 443) instead of downloading it.
+    #[arg(long)]
+    upload: bool,
+    /// The server is protected (10.201.0.80, `fd00:201::80`), as for an internal backup.
+    #[arg(long)]
+    internal: bool,
 }
 
 impl BulkTransferArgs {
@@ -358,6 +368,87 @@ impl BulkTransferArgs {
             bytes: self.bytes,
             bits_per_second: self.bits_per_second,
             ipv6: self.ipv6,
+            upload: self.upload,
+            internal: self.internal,
+            start: self.common.start,
+            seed: self.common.seed,
+        }
+    }
+}
+
+/// Options of `reflection`.
+#[derive(Args, Debug)]
+pub(super) struct ReflectionArgs {
+    #[command(flatten)]
+    pub(super) common: Common,
+    /// The reflecting service.
+    #[arg(long, value_enum, default_value_t = ServiceArg::Ntp)]
+    service: ServiceArg,
+    /// inbound: victim protected, reflectors outside; internal: both protected; outbound:
+    /// our servers reflect to an outside victim.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Inbound)]
+    layout: LayoutArg,
+    /// Responses.
+    #[arg(long, default_value_t = ReflectionParams::default().packets)]
+    packets: u64,
+    /// Responses per second of trace time.
+    #[arg(long, default_value_t = ReflectionParams::default().pps)]
+    pps: u64,
+    /// Reflectors (at most 250).
+    #[arg(long, default_value_t = ReflectionParams::default().reflectors)]
+    reflectors: u32,
+    /// The spoofed requests are on the link too.
+    #[arg(long)]
+    requests: bool,
+    /// Ordinary use: one response of ordinary size per request of the victim's own.
+    #[arg(long)]
+    normal: bool,
+}
+
+/// `--service` of `reflection`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum ServiceArg {
+    Dns,
+    Ntp,
+    Ssdp,
+    Memcached,
+    Cldap,
+    Chargen,
+    Snmp,
+    WsDiscovery,
+}
+
+/// `--layout` of `reflection`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum LayoutArg {
+    Inbound,
+    Internal,
+    Outbound,
+}
+
+impl ReflectionArgs {
+    pub(super) fn params(&self) -> ReflectionParams {
+        ReflectionParams {
+            service: match self.service {
+                ServiceArg::Dns => ReflectorService::Dns,
+                ServiceArg::Ntp => ReflectorService::Ntp,
+                ServiceArg::Ssdp => ReflectorService::Ssdp,
+                ServiceArg::Memcached => ReflectorService::Memcached,
+                ServiceArg::Cldap => ReflectorService::Cldap,
+                ServiceArg::Chargen => ReflectorService::Chargen,
+                ServiceArg::Snmp => ReflectorService::Snmp,
+                ServiceArg::WsDiscovery => ReflectorService::WsDiscovery,
+            },
+            layout: match self.layout {
+                LayoutArg::Inbound => ReflectionLayout::Inbound,
+                LayoutArg::Internal => ReflectionLayout::Internal,
+                LayoutArg::Outbound => ReflectionLayout::Outbound,
+            },
+            packets: self.packets,
+            pps: self.pps,
+            reflectors: self.reflectors,
+            requests: self.requests,
+            normal: self.normal,
             start: self.common.start,
             seed: self.common.seed,
         }

@@ -113,6 +113,9 @@ where
         Scenario::BulkTransfer(a) => write(&a.common, "bulk-transfer", |e| {
             scenarios::bulk_transfer(&a.params(), e)
         }),
+        Scenario::Reflection(a) => write(&a.common, "reflection", |e| {
+            scenarios::reflection(&a.params(), e)
+        }),
     }
 }
 

@@ -3,8 +3,10 @@
 //! Owns the generators: [`mix()`] (a realistic gateway mix, for benchmarks and fixtures),
 //! [`syn_flood()`], [`udp_flood()`], [`icmp_flood()`], [`port_scan()`], [`host_sweep()`],
 //! [`dns_amplification()`] and [`dns_tunnel()`] (small attack traces for detection tests),
-//! [`carpet_bomb()`] (a flood spread over a /24) and [`bulk_transfer()`] (one large healthy
-//! download, which flood rules must leave alone).
+//! [`carpet_bomb()`] (a flood spread over a /24), [`bulk_transfer()`] (one large healthy
+//! download, which flood rules must leave alone, or an upload, which an exfiltration rule
+//! must not) and [`reflection()`] (UDP reflection through one reflector service, or its
+//! ordinary use).
 //! Each takes a parameter struct with a `Default` (start 2026-01-01T00:00:00Z, seed 42),
 //! calls `emit(timestamp, frame)` once per frame in non-decreasing time order, and returns a
 //! serialisable ground-truth struct whose counts equal what was emitted.
@@ -28,6 +30,7 @@ mod endpoints;
 mod flood;
 mod mix;
 mod recon;
+mod reflection;
 mod schedule;
 mod session;
 mod transfer;
@@ -46,6 +49,9 @@ pub use flood::{
 pub use mix::{FlowCounts, MixParams, MixTruth, mix};
 pub use recon::{
     HostSweepParams, HostSweepTruth, PortScanParams, PortScanTruth, host_sweep, port_scan,
+};
+pub use reflection::{
+    ReflectionLayout, ReflectionParams, ReflectionTruth, ReflectorService, reflection,
 };
 pub use transfer::{TransferParams, TransferTruth, bulk_transfer};
 

@@ -33,7 +33,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use alerting::{
-    AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
+    AlertingConfig, AuthorizationConfig, BasicAuthConfig, DEFAULT_RUNBOOK_BASE_URL,
+    TlsClientConfig, WebhookConfig,
 };
 pub use capture_filter::{CaptureFilter, FilterInstruction};
 pub use error::{ConfigError, ConfigErrors};

@@ -3,8 +3,8 @@
 //!
 //! Owns [`AlertRouter`] (the thread, its current-thread tokio runtime, start-up and
 //! draining shutdown) and [`RouterHandle`] (the workers' non-blocking [`AlertOutput`]),
-//! run by [`RouterSettings`] (`settings`). For each transition the router
-//! logs one tracing line (warn when firing, info when resolved), appends it to the log
+//! run by [`RouterSettings`] (`settings`). For each transition the router adds its
+//! runbook and dashboard links (`crate::alert::links`), logs one tracing line (warn when firing, info when resolved), appends it to the log
 //! file (reopened on SIGHUP), and queues it for the webhook and for every Alertmanager;
 //! it keeps firing alerts (`firing`) to re-send them to Alertmanager every
 //! `resend_interval` until they resolve.
@@ -259,6 +259,7 @@ impl Router {
     }
 
     fn route(&mut self, source: Source, mut alert: Alert) {
+        self.settings.links.annotate(&mut alert);
         let key = identity(&alert);
         match self.firing.record(&key, source, &mut alert) {
             Verdict::Held => return,

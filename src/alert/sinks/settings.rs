@@ -15,6 +15,7 @@ use super::delivery::{Framing, Settings};
 use super::http::Target;
 use super::retry::Backoff;
 use super::state_dir::StateDir;
+use crate::alert::links::AlertLinks;
 use crate::config::{AlertingConfig, ConfigError, ConfigErrors};
 
 /// Why the router could not start.
@@ -52,6 +53,8 @@ pub struct RouterSettings {
     pub(super) state_directory: Option<StateDir>,
     /// How long a restored alert waits for detection to confirm it.
     pub(super) restore_grace: Duration,
+    /// The runbook and dashboard links added to every alert.
+    pub(super) links: AlertLinks,
 }
 
 impl RouterSettings {
@@ -132,6 +135,7 @@ impl RouterSettings {
             shutdown_grace: c.shutdown_grace.0,
             state_directory: None,
             restore_grace: c.restore_grace.0,
+            links: AlertLinks::from_config(c),
         })
     }
 

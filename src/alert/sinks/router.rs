@@ -439,11 +439,14 @@ mod tests {
         assert_eq!(handle.closed.get(), 1);
     }
 
-    /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`.
+    /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`, adding no
+    /// links (so alerts are saved and logged as emitted).
     fn router_in(dir: &std::path::Path, grace: Duration) -> AlertRouter {
         let config = AlertingConfig {
             log_file: dir.join("alerts.jsonl"),
             restore_grace: crate::config::HumanDuration(grace),
+            runbook_base_url: String::new(),
+            grafana_url: String::new(),
             ..AlertingConfig::default()
         };
         let settings = RouterSettings::from_config(&config)
@@ -552,6 +555,28 @@ mod tests {
             [(AlertState::Firing, 100.0), (AlertState::Resolved, 100.0)]
         );
         assert!(saved(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn delivered_alerts_carry_their_runbook_and_dashboard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AlertingConfig {
+            log_file: dir.path().join("alerts.jsonl"),
+            ..AlertingConfig::default()
+        };
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let router = AlertRouter::start(
+            RouterSettings::from_config(&config).unwrap(),
+            &metrics.alerts,
+        )
+        .unwrap();
+        router.handle().alert_output().emit(flood(100.0));
+        assert_eq!(router.shutdown(), 0);
+        let text = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+        let logged: Alert = serde_json::from_str(text.trim()).unwrap();
+        // A detection links the runbook of its kind (volume), whatever the rule is called.
+        assert!(logged.annotations["runbook_url"].ends_with("/runbooks/NetwardenVolume.md"));
+        assert!(logged.annotations["dashboard_url"].ends_with("/d/netwarden-incident"));
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! for the Alertmanager URLs and once for the webhook. Secrets are only ever read from
 //! files, never written in this file.
 //!
-//! Invariant after [`AlertingConfig::validate`] reports nothing: every URL is an
+//! Invariant after [`AlertingConfig::validate`] reports nothing: every receiver URL is an
 //! `http://` or `https://` URL with a host and no credentials in it (they would travel in
-//! the `Host` header); each receiver has at most one of `basic_auth` and
+//! the `Host` header); the link bases (`runbook_base_url`, `grafana_url`) are empty or a
+//! `scheme://` URL of printable characters; each receiver has at most one of `basic_auth` and
 //! `authorization`, each complete; every bound is within its `limits` range.
 
 use std::path::{Path, PathBuf};
@@ -392,6 +393,23 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(problems(&AlertingConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn link_bases_are_urls_or_empty() {
+        let ok = AlertingConfig {
+            runbook_base_url: "https://wiki.example/runbooks/".to_owned(),
+            grafana_url: String::new(),
+            ..AlertingConfig::default()
+        };
+        assert!(problems(&ok).is_empty());
+        let bad = AlertingConfig {
+            runbook_base_url: "docs/runbooks".to_owned(),
+            grafana_url: "http://grafana example".to_owned(),
+            ..AlertingConfig::default()
+        };
+        let keys: Vec<String> = problems(&bad).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["alerting.runbook_base_url", "alerting.grafana_url"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 #                                                  Prometheus rules and scrape example,
 #                                                  Alertmanager example
 #   /usr/share/doc/netwarden/README.md
+#   /usr/share/doc/netwarden/runbooks/*.md         one runbook per alert (runbook_url)
 # then reloads systemd, applies the sysctl, checks the config and enables and starts the
 # service (skip that last step with --no-enable). Re-running it upgrades in place; an
 # existing config or rule file is never overwritten (the shipped one is written beside
@@ -89,6 +90,8 @@ cp -r dashboards/. "$share/"
 find "$share" -type d -exec chmod 0755 {} +
 find "$share" -type f -exec chmod 0644 {} +
 install -D -m 0644 README.md "$dest$prefix/share/doc/netwarden/README.md"
+install -d "$dest$prefix/share/doc/netwarden/runbooks"
+install -m 0644 docs/runbooks/*.md "$dest$prefix/share/doc/netwarden/runbooks/"
 
 if [[ -z "$dest" ]]; then
     systemctl daemon-reload

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Alertmanager, free_port, http_get, metric_sum, wait_for};
+use netwarden::alert::links::AlertLinks;
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
 use netwarden::alert::{Alert, AlertKind, AlertState, Contributor, ContributorKind, Severity};
 use netwarden::config::{AlertingConfig, HumanDuration, WebhookConfig};
@@ -76,6 +77,13 @@ fn fast(mut c: AlertingConfig) -> AlertingConfig {
     c.max_attempts = 1_000;
     c.shutdown_grace = HumanDuration::secs(2);
     c
+}
+
+/// `alert` as delivered: with the runbook and dashboard links of `config`.
+fn linked(config: &AlertingConfig, alert: &Alert) -> Alert {
+    let mut a = alert.clone();
+    AlertLinks::from_config(config).annotate(&mut a);
+    a
 }
 
 fn start(config: &AlertingConfig) -> (AlertRouter, Arc<Metrics>) {
@@ -389,8 +397,14 @@ fn webhook_retries_through_failures_and_delivers_each_transition_once() {
     // Let any duplicate arrive before judging "exactly once".
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(hook.accepted.lock().unwrap().len(), 2);
-    assert_eq!(got[0], serde_json::to_value(&firing).unwrap());
-    assert_eq!(got[1], serde_json::to_value(&resolved).unwrap());
+    assert_eq!(
+        got[0],
+        serde_json::to_value(linked(&config, &firing)).unwrap()
+    );
+    assert_eq!(
+        got[1],
+        serde_json::to_value(linked(&config, &resolved)).unwrap()
+    );
     assert_eq!(*hook.requests.lock().unwrap(), 5);
     let errors = ["sink=\"webhook\"", "error_type=\"status_5xx\""];
     assert_eq!(
@@ -432,7 +446,7 @@ fn log_file_gets_one_json_line_per_transition() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines, sent);
+    assert_eq!(lines, sent.map(|a| linked(&config, &a)));
     assert!(text.ends_with('\n'));
     assert_eq!(
         counter(

@@ -34,6 +34,12 @@ const LINK_TYPES: [LinkType; 9] = [
 
 /// Checks the layering invariants every summary must satisfy, whatever the input.
 fn assert_invariants(decoded: &Decoded<'_>) {
+    if let Some(e) = decoded.error {
+        assert!(
+            e.index().is_some(),
+            "{e:?} is not in DecodeError::POSSIBLE, so it has no metric series"
+        );
+    }
     if !matches!(decoded.transport, Transport::None) {
         assert!(
             decoded.ip().is_some_and(|ip| !ip.fragment.is_later()),

@@ -46,6 +46,10 @@ fn install_script_places_every_file_and_keeps_an_existing_config() {
         "usr/share/netwarden/dashboards/prometheus/scrape.yml",
         "usr/share/netwarden/dashboards/alertmanager/alertmanager.yml",
         "usr/share/doc/netwarden/README.md",
+        // Where the default [alerting] runbook_base_url points.
+        "usr/share/doc/netwarden/runbooks/NetwardenSynFlood.md",
+        "usr/share/doc/netwarden/runbooks/NetwardenInterfaceSilent.md",
+        "usr/share/doc/netwarden/runbooks/NetwardenDown.md",
     ] {
         assert!(d.join(file).is_file(), "{file} not installed");
     }

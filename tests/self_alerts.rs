@@ -264,7 +264,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
 }
 
 #[test]
-fn shipped_alertmanager_config_inhibits_self_alerts_per_instance_only() {
+fn shipped_alertmanager_config_inhibits_self_alerts_with_the_same_key_only() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _am = Alertmanager(
@@ -283,9 +283,10 @@ fn shipped_alertmanager_config_inhibits_self_alerts_per_instance_only() {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start prometheus-alertmanager ({e})")),
     );
-    // (rule, severity, instance, extra label, must end up inhibited)
+    // (rule, severity, instance, key label, must end up inhibited)
     let cases = [
-        // gw1 is blind: its degraded-accuracy warning is muted, gw2's is not.
+        // gw1's eth0 is blind: its drop warning about eth0 is muted; the flow table
+        // warning of the same gateway and gw2's drops on eth0 are other things.
         (
             "netwarden_interface_silent",
             "critical",
@@ -294,17 +295,24 @@ fn shipped_alertmanager_config_inhibits_self_alerts_per_instance_only() {
             false,
         ),
         (
-            "netwarden_flow_table_full",
+            "netwarden_capture_dropping",
             "warning",
             "gw1",
-            ("worker", "eth0-0"),
+            ("interface", "eth0"),
             true,
         ),
         (
             "netwarden_flow_table_full",
             "warning",
-            "gw2",
+            "gw1",
             ("worker", "eth0-0"),
+            false,
+        ),
+        (
+            "netwarden_capture_dropping",
+            "warning",
+            "gw2",
+            ("interface", "eth0"),
             false,
         ),
     ];

@@ -7,7 +7,8 @@
 //! deliver them off the hot path.
 //!
 //! The pending → firing → resolved state machine that detection rules and self-alerts
-//! share is [`lifecycle`]; delivery is [`sinks`].
+//! share is [`lifecycle`]; delivery is [`sinks`], which first adds each alert's
+//! [`links`] (runbook and dashboard).
 //!
 //! Does not own: judging when a condition holds (that is `detect` and `health`).
 
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 pub mod lifecycle;
+pub mod links;
 pub mod sinks;
 
 pub use crate::vocabulary::{AlertKind, AlertState, Severity};

@@ -10,9 +10,10 @@
 //! for the Alertmanager URLs and once for the webhook. Secrets are only ever read from
 //! files, never written in this file.
 //!
-//! Invariant after [`AlertingConfig::validate`] reports nothing: every URL is an
+//! Invariant after [`AlertingConfig::validate`] reports nothing: every receiver URL is an
 //! `http://` or `https://` URL with a host and no credentials in it (they would travel in
-//! the `Host` header); each receiver has at most one of `basic_auth` and
+//! the `Host` header); the link bases (`runbook_base_url`, `grafana_url`) are empty or a
+//! `scheme://` URL of printable characters; each receiver has at most one of `basic_auth` and
 //! `authorization`, each complete; every bound is within its `limits` range.
 
 use std::path::{Path, PathBuf};
@@ -77,7 +78,18 @@ pub struct AlertingConfig {
     pub authorization: AuthorizationConfig,
     /// A generic webhook receiving each transition as one JSON object.
     pub webhook: WebhookConfig,
+    /// Where the runbooks are published: every delivered alert gets the annotation
+    /// `runbook_url` = this base followed by `<alertname>.md` (a detection's alertname
+    /// for its kind, see `crate::alert::links`). Empty: no `runbook_url`.
+    pub runbook_base_url: String,
+    /// Grafana's base URL: every delivered alert gets the annotation `dashboard_url`, the
+    /// incident dashboard for detections, the daemon-health dashboard for self-alerts.
+    /// Empty: no `dashboard_url`.
+    pub grafana_url: String,
 }
+
+/// Default [`AlertingConfig::runbook_base_url`]: where the packages install the runbooks.
+pub const DEFAULT_RUNBOOK_BASE_URL: &str = "file:///usr/share/doc/netwarden/runbooks/";
 
 impl Default for AlertingConfig {
     fn default() -> Self {
@@ -97,6 +109,8 @@ impl Default for AlertingConfig {
             basic_auth: BasicAuthConfig::default(),
             authorization: AuthorizationConfig::default(),
             webhook: WebhookConfig::default(),
+            runbook_base_url: DEFAULT_RUNBOOK_BASE_URL.to_owned(),
+            grafana_url: "http://localhost:3000".to_owned(),
         }
     }
 }
@@ -201,6 +215,18 @@ impl AlertingConfig {
             &w.authorization,
             bad,
         );
+        for (key, url) in [
+            ("runbook_base_url", &self.runbook_base_url),
+            ("grafana_url", &self.grafana_url),
+        ] {
+            if !url.is_empty() && !is_link(url) {
+                bad(
+                    &format!("alerting.{key}"),
+                    "must be empty or a URL (scheme://…) of at most 512 printable characters"
+                        .to_owned(),
+                );
+            }
+        }
         if self.resend_interval.0.as_secs() < 1 {
             bad("alerting.resend_interval", "must be at least 1s".to_owned());
         }
@@ -254,6 +280,17 @@ impl AlertingConfig {
         resolve(&mut self.webhook.basic_auth.password_file, base);
         resolve(&mut self.webhook.authorization.credentials_file, base);
     }
+}
+
+/// A URL fit for an annotation: `scheme://` then printable ASCII without spaces, short.
+fn is_link(url: &str) -> bool {
+    let scheme_ok = url.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    scheme_ok && url.len() <= 512 && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn resolve(file: &mut PathBuf, base: &Path) {
@@ -356,6 +393,23 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(problems(&AlertingConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn link_bases_are_urls_or_empty() {
+        let ok = AlertingConfig {
+            runbook_base_url: "https://wiki.example/runbooks/".to_owned(),
+            grafana_url: String::new(),
+            ..AlertingConfig::default()
+        };
+        assert!(problems(&ok).is_empty());
+        let bad = AlertingConfig {
+            runbook_base_url: "docs/runbooks".to_owned(),
+            grafana_url: "http://grafana example".to_owned(),
+            ..AlertingConfig::default()
+        };
+        let keys: Vec<String> = problems(&bad).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["alerting.runbook_base_url", "alerting.grafana_url"]);
     }
 
     #[test]

@@ -33,7 +33,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use alerting::{
-    AlertingConfig, AuthorizationConfig, BasicAuthConfig, TlsClientConfig, WebhookConfig,
+    AlertingConfig, AuthorizationConfig, BasicAuthConfig, DEFAULT_RUNBOOK_BASE_URL,
+    TlsClientConfig, WebhookConfig,
 };
 pub use capture_filter::{CaptureFilter, FilterInstruction};
 pub use error::{ConfigError, ConfigErrors};
@@ -334,7 +335,10 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
     /// How many top talkers (by bytes) to export per role (source, destination).
     pub top_talkers: usize,
-    /// Window of packet time over which top talkers are ranked.
+    /// Window of packet time over which top talkers are ranked. The gauges show the last
+    /// finished window, so it must be at least the scrape interval (a shorter window is
+    /// never scraped); each window can bring at most `2 × top_talkers` new address series
+    /// (both roles).
     pub top_talkers_window: HumanDuration,
     /// How long a client has to send a whole request head: from the connection's start
     /// (TLS handshake included) for its first request, from the first byte for later ones.
@@ -360,7 +364,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9847)),
             top_talkers: 10,
-            top_talkers_window: HumanDuration::secs(10),
+            top_talkers_window: HumanDuration::secs(60),
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(120),
             max_connections: 64,

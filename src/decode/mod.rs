@@ -244,6 +244,58 @@ impl DecodeError {
     pub const fn new(layer: Layer, reason: Reason) -> DecodeError {
         DecodeError { layer, reason }
     }
+
+    /// Every (layer, reason) pair a decoder can report, layer by layer in [`Layer::ALL`]
+    /// order: the only `netwarden_decode_errors_total` series. The decode property tests
+    /// check that no decoder reports a pair outside it.
+    pub const POSSIBLE: [DecodeError; 32] = {
+        use Layer as L;
+        use Reason as R;
+        const fn e(layer: Layer, reason: Reason) -> DecodeError {
+            DecodeError { layer, reason }
+        }
+        [
+            // SLL, SLL2, NULL/LOOP, NFLOG and raw-IP framing.
+            e(L::Link, R::Truncated),
+            e(L::Link, R::BadVersion),
+            e(L::Link, R::BadOption),
+            e(L::Link, R::TooManyLayers),
+            e(L::Link, R::InvalidField),
+            e(L::Ethernet, R::Truncated),
+            e(L::Vlan, R::Truncated),
+            e(L::Vlan, R::TooManyLayers),
+            e(L::Mpls, R::Truncated),
+            e(L::Mpls, R::TooManyLayers),
+            e(L::Pppoe, R::Truncated),
+            e(L::Pppoe, R::BadTotalLength),
+            e(L::Pppoe, R::InvalidField),
+            e(L::Arp, R::Truncated),
+            e(L::Ipv4, R::Truncated),
+            e(L::Ipv4, R::BadHeaderLength),
+            e(L::Ipv4, R::BadTotalLength),
+            e(L::Ipv4, R::BadVersion),
+            e(L::Ipv6, R::Truncated),
+            e(L::Ipv6, R::BadTotalLength),
+            e(L::Ipv6, R::BadVersion),
+            e(L::Ipv6, R::BadOption),
+            e(L::Ipv6, R::TooManyLayers),
+            e(L::Tcp, R::Truncated),
+            e(L::Tcp, R::BadHeaderLength),
+            e(L::Udp, R::Truncated),
+            e(L::Udp, R::BadTotalLength),
+            e(L::Icmp, R::Truncated),
+            e(L::Icmpv6, R::Truncated),
+            e(L::Dns, R::Truncated),
+            e(L::Dns, R::TooManyLayers),
+            e(L::Dns, R::InvalidField),
+        ]
+    };
+
+    /// Index of this error in [`DecodeError::POSSIBLE`], if it is there.
+    #[inline]
+    pub fn index(self) -> Option<usize> {
+        DecodeError::POSSIBLE.iter().position(|p| *p == self)
+    }
 }
 
 /// IP protocol numbers netwarden treats specially; everything else is kept as a number.

@@ -16,7 +16,7 @@ use prometheus::{
 pub use self::snapshot::HealthSeries;
 use super::firing_board::{FiringBoard, SharedFiringBoard};
 use super::top_talkers::{SharedBoard, TopTalkerBoard};
-use crate::decode::{Layer, Reason};
+use crate::decode::DecodeError;
 use crate::flow::EndReason;
 use crate::networks::{Direction, Segment};
 use crate::vocabulary::RuleKind;
@@ -193,8 +193,8 @@ impl TrafficVecs {
             decode_errors: counter_vec(
                 r,
                 "netwarden_decode_errors_total",
-                "Frames whose decoding stopped early, by layer and reason.",
-                &["layer", "reason"],
+                "Frames whose decoding stopped early, by interface, layer and reason (only the pairs a decoder can report).",
+                &[INTERFACE, "layer", "reason"],
             )?,
             tcp_flags: counter_vec(
                 r,
@@ -215,13 +215,6 @@ impl TrafficVecs {
                 &per_network,
             )?,
         };
-        // Every decode error series exists from start-up, so `rate()` sees the first one.
-        for layer in Layer::ALL {
-            for reason in Reason::ALL {
-                vecs.decode_errors
-                    .with_label_values(&[layer.as_str(), reason.as_str()]);
-            }
-        }
         Ok(vecs)
     }
 }
@@ -364,11 +357,9 @@ fn register_build_info(r: &Registry) -> prometheus::Result<()> {
         Opts::new("netwarden_build_info", "Build information; always 1."),
         &["version", "revision"],
     )?;
+    // build.rs sets NETWARDEN_REVISION: the env override, else the git commit.
     build
-        .with_label_values(&[
-            env!("CARGO_PKG_VERSION"),
-            option_env!("NETWARDEN_REVISION").unwrap_or("unknown"),
-        ])
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("NETWARDEN_REVISION")])
         .set(1);
     r.register(Box::new(build))
 }
@@ -405,6 +396,11 @@ impl Metrics {
         m.registry
             .register(Box::new(SharedFiringBoard(Arc::clone(&m.alerts.firing))))?;
         register_build_info(&m.registry)?;
+        // The standard process_* series (CPU, resident memory, open files, start time):
+        // restart and memory alerts, and what systemd's MemoryMax is measured against.
+        m.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         // Alerts by asset exist from start-up for every host group with protected
         // addresses, so `increase()` sees the first one and dashboards show zeros.
         for segment in &m.segments {
@@ -469,10 +465,16 @@ impl Metrics {
             interface: self.interface(interface),
             packets: traffic(&t.packets),
             bytes: traffic(&t.bytes),
-            decode_errors: Layer::ALL
+            // Created with the worker, so `rate()` sees an interface's first error.
+            decode_errors: DecodeError::POSSIBLE
                 .iter()
-                .flat_map(|l| Reason::ALL.iter().map(move |r| (l, r)))
-                .map(|(l, r)| t.decode_errors.with_label_values(&[l.as_str(), r.as_str()]))
+                .map(|e| {
+                    t.decode_errors.with_label_values(&[
+                        interface,
+                        e.layer.as_str(),
+                        e.reason.as_str(),
+                    ])
+                })
                 .collect(),
             tcp_flags: TCP_FLAG_NAMES.map(|flag| t.tcp_flags.with_label_values(&[flag])),
             network_packets: per_network(&t.network_packets),
@@ -520,7 +522,7 @@ pub struct WorkerMetrics {
     pub packets: Vec<IntCounter>,
     /// Bytes, same indexing.
     pub bytes: Vec<IntCounter>,
-    /// Decode errors by `layer index * Reason::ALL.len() + reason index`.
+    /// Decode errors in [`DecodeError::POSSIBLE`] order.
     pub decode_errors: Vec<IntCounter>,
     /// TCP flags by bit.
     pub tcp_flags: [IntCounter; 8],

@@ -3,8 +3,8 @@
 //!
 //! Owns [`AlertRouter`] (the thread, its current-thread tokio runtime, start-up and
 //! draining shutdown) and [`RouterHandle`] (the workers' non-blocking [`AlertOutput`]),
-//! run by [`RouterSettings`] (`settings`). For each transition the router
-//! logs one tracing line (warn when firing, info when resolved), appends it to the log
+//! run by [`RouterSettings`] (`settings`). For each transition the router adds its
+//! runbook and dashboard links (`crate::alert::links`), logs one tracing line (warn when firing, info when resolved), appends it to the log
 //! file (reopened on SIGHUP), and queues it for the webhook and for every Alertmanager;
 //! it keeps firing alerts (`firing`) to re-send them to Alertmanager every
 //! `resend_interval` until they resolve, and publishes them as `netwarden_alert_firing`
@@ -274,6 +274,7 @@ impl Router {
     }
 
     fn route(&mut self, source: Source, mut alert: Alert) {
+        self.settings.links.annotate(&mut alert);
         let key = identity(&alert);
         self.board_stale = true;
         match self.firing.record(&key, source, &mut alert) {
@@ -489,7 +490,8 @@ mod tests {
         assert_eq!(handle.closed.get(), 1);
     }
 
-    /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`.
+    /// A router logging to `dir/alerts.jsonl` and keeping state in `dir/state`, adding no
+    /// links (so alerts are saved and logged as emitted).
     fn router_in(dir: &std::path::Path, grace: Duration) -> AlertRouter {
         router_exporting(dir, grace, &Metrics::new(&[], 10).unwrap(), None)
     }
@@ -505,6 +507,8 @@ mod tests {
         let config = AlertingConfig {
             log_file: dir.join("alerts.jsonl"),
             restore_grace: crate::config::HumanDuration(grace),
+            runbook_base_url: String::new(),
+            grafana_url: String::new(),
             ..AlertingConfig::default()
         };
         let settings = RouterSettings::from_config(&config)
@@ -702,6 +706,28 @@ mod tests {
         assert!(note.contains("not re-sent"), "{note}");
         let counted = metrics.alerts.dropped("router", "firing_table_full").get();
         assert_eq!(counted, 1);
+    }
+
+    #[test]
+    fn delivered_alerts_carry_their_runbook_and_dashboard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AlertingConfig {
+            log_file: dir.path().join("alerts.jsonl"),
+            ..AlertingConfig::default()
+        };
+        let metrics = Metrics::new(&[], 10).unwrap();
+        let router = AlertRouter::start(
+            RouterSettings::from_config(&config).unwrap(),
+            &metrics.alerts,
+        )
+        .unwrap();
+        router.handle().alert_output().emit(flood(100.0));
+        assert_eq!(router.shutdown(), 0);
+        let text = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+        let logged: Alert = serde_json::from_str(text.trim()).unwrap();
+        // A detection links the runbook of its kind (volume), whatever the rule is called.
+        assert!(logged.annotations["runbook_url"].ends_with("/runbooks/NetwardenVolume.md"));
+        assert!(logged.annotations["dashboard_url"].ends_with("/d/netwarden-incident"));
     }
 
     #[test]

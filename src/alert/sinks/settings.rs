@@ -15,6 +15,7 @@ use super::delivery::{Framing, Settings};
 use super::http::Target;
 use super::retry::Backoff;
 use super::state_dir::StateDir;
+use crate::alert::links::AlertLinks;
 use crate::config::{AlertingConfig, ConfigError, ConfigErrors};
 use crate::networks::NetworkSet;
 
@@ -56,6 +57,8 @@ pub struct RouterSettings {
     /// The protected networks, to name the network of a firing alert's victim or source
     /// on `netwarden_alert_firing`; `None`: only the alert's own `network`.
     pub(super) networks: Option<Arc<NetworkSet>>,
+    /// The runbook and dashboard links added to every alert.
+    pub(super) links: AlertLinks,
 }
 
 impl RouterSettings {
@@ -137,6 +140,7 @@ impl RouterSettings {
             state_directory: None,
             restore_grace: c.restore_grace.0,
             networks: None,
+            links: AlertLinks::from_config(c),
         })
     }
 

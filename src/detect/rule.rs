@@ -313,6 +313,13 @@ impl Rule {
         for (name, value) in asset.labels() {
             labels.insert(name.to_owned(), value.to_owned());
         }
+        // A reflection rule keeps one alert per (host, service): the service is part of
+        // the alert's identity, so it is a label, not only an annotation.
+        if self.kind == RuleKind::Reflection
+            && let Ok(port) = u16::try_from(key.aux)
+        {
+            labels.insert("service".to_owned(), rules::service_label(port));
+        }
         let mut alert = Alert {
             rule: self.name.clone(),
             kind: AlertKind::Rule(self.kind),

@@ -242,6 +242,38 @@ fn reflection_is_judged_by_amplification_with_or_without_the_spoofed_requests() 
 }
 
 #[test]
+fn reflection_through_two_services_is_two_alerts_told_apart_by_their_service_label() {
+    let mut d = detector(REFLECTION);
+    // NTP and memcached responses from 20 reflectors each to one victim, unsolicited.
+    let fired = run(&mut d, 0, 5, &mut |s| {
+        let mut v = Vec::new();
+        for i in 0..1000u64 {
+            let reflector = format!("10.0.9.{}", 1 + i / 10 % 20);
+            for port in [123, 11211] {
+                v.push(datagram(
+                    s * 1000 + i,
+                    (&reflector, port),
+                    ("10.0.1.1", 443),
+                    510,
+                ));
+            }
+        }
+        v
+    });
+    let mut services: Vec<&str> = fired
+        .iter()
+        .filter(|a| a.dst == Some(ip("10.0.1.1")))
+        .map(|a| a.labels["service"].as_str())
+        .collect();
+    services.sort_unstable();
+    assert_eq!(
+        services,
+        ["udp/11211 (memcached)", "udp/123 (ntp)"],
+        "{fired:?}"
+    );
+}
+
+#[test]
 fn reflection_leaves_ordinary_exchanges_alone() {
     let mut d = detector(REFLECTION);
     // A busy client: 2,000 DNS answers a second (about 3 Mbit/s) from two resolvers,

@@ -27,6 +27,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::RuleParams;
 
 pub(super) use blocklist::load as load_blocklist;
+pub(super) use reflection::service_label;
 
 /// Contributors listed per kind of contributor in an alert.
 const TOP_CONTRIBUTORS: usize = 5;

@@ -235,7 +235,7 @@ impl Reflection {
 }
 
 /// `udp/<port>`, with the name of a well-known reflector service.
-fn service_label(port: u16) -> String {
+pub(in crate::detect) fn service_label(port: u16) -> String {
     let name = match port {
         17 => "qotd",
         19 => "chargen",

@@ -262,7 +262,24 @@ const POSTED: &[Posted] = &[
         ],
         inhibited: false,
     },
-    // The same victim, another rule with the same key: muted by the critical flood.
+    // The same victim and protocol, another rule with the same key: muted by the
+    // critical flood.
+    Posted {
+        case: "warning udp volume on the flood's victim",
+        labels: &[
+            ("alertname", "NetwardenUdpVolume"),
+            ("rule", "udp_volume"),
+            ("kind", "volume"),
+            ("severity", "warning"),
+            ("dst", "192.0.2.10"),
+            ("network", "dmz"),
+            ("host_group", "web"),
+            ("protection_level", "3"),
+            ("protocol", "udp"),
+        ],
+        inhibited: true,
+    },
+    // The same victim over every protocol (no `protocol` key): another key, not muted.
     Posted {
         case: "warning baseline on the flood's victim",
         labels: &[
@@ -275,7 +292,23 @@ const POSTED: &[Posted] = &[
             ("host_group", "web"),
             ("protection_level", "3"),
         ],
-        inhibited: true,
+        inhibited: false,
+    },
+    // A reflection through another service on the same victim is another attack.
+    Posted {
+        case: "warning reflection of another service on the flood's victim",
+        labels: &[
+            ("alertname", "NetwardenReflection"),
+            ("rule", "reflection"),
+            ("kind", "reflection"),
+            ("severity", "warning"),
+            ("dst", "192.0.2.10"),
+            ("network", "dmz"),
+            ("host_group", "web"),
+            ("protection_level", "3"),
+            ("service", "udp/123 (ntp)"),
+        ],
+        inhibited: false,
     },
     // A scan of the same victim by a known source has another key (src).
     Posted {

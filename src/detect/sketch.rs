@@ -336,11 +336,13 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         self.entry_weighing(key, hash, 0)
     }
 
-    /// [`KeyTable::entry`] for a key that arrives with `weight` already (a worker's
-    /// partial count being merged).
+    /// [`KeyTable::entry`] for a key that arrives with `weight` already, in the units of
+    /// the accumulators' [`Weight`]: a worker's partial count being merged, or the bytes
+    /// of the packet that brings it to a byte-weighted table (so one large packet weighs
+    /// against the lightest entry's bytes as one packet does against its packets).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn entry_weighing(&mut self, key: K, hash: u64, weight: u64) -> Option<Slot<'_, V>> {
+    pub fn entry_weighing(&mut self, key: K, hash: u64, weight: u64) -> Option<Slot<'_, V>> {
         let start = self.bucket_start(hash);
         if let Some(i) = self.find(key, start) {
             return self.slot(i);

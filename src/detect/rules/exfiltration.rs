@@ -266,11 +266,11 @@ impl Exfiltration {
         }
         let bytes = u64::from(p.payload_len);
         let src_hash = h.src(p);
-        if let Some(mut acc) = self.sources.entry(p.src, src_hash) {
+        if let Some(mut acc) = self.sources.entry_weighing(p.src, src_hash, bytes) {
             acc.span.now = acc.span.now.saturating_add(bytes);
         }
         let hash = pair_hash(src_hash, h.dst(p));
-        if let Some(mut acc) = self.pairs.entry((p.src, p.dst), hash) {
+        if let Some(mut acc) = self.pairs.entry_weighing((p.src, p.dst), hash, bytes) {
             if acc.first == Timestamp::ZERO {
                 acc.first = p.ts;
             }

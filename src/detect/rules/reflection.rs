@@ -133,9 +133,9 @@ impl Reflection {
                 ReflectionKey::Reflector => (p.src, h.src(p), p.dst, src_ok),
             };
             if ok
-                && let Some(mut acc) = self
-                    .table
-                    .entry((host, p.src_port), key_hash(hash, p.src_port))
+                && let Some(mut acc) =
+                    self.table
+                        .entry_weighing((host, p.src_port), key_hash(hash, p.src_port), bytes)
             {
                 acc.response_bytes = acc.response_bytes.saturating_add(bytes);
                 acc.response_packets += 1;
@@ -150,9 +150,9 @@ impl Reflection {
                 ReflectionKey::Reflector => (p.dst, h.dst(p), dst_ok),
             };
             if ok
-                && let Some(mut acc) = self
-                    .table
-                    .entry((host, p.dst_port), key_hash(hash, p.dst_port))
+                && let Some(mut acc) =
+                    self.table
+                        .entry_weighing((host, p.dst_port), key_hash(hash, p.dst_port), bytes)
             {
                 acc.request_bytes = acc.request_bytes.saturating_add(bytes);
             }

@@ -201,8 +201,9 @@ pub struct CaptureConfig {
     pub interfaces: Vec<String>,
     /// Put interfaces in promiscuous mode (needed on a SPAN/mirror port).
     pub promiscuous: bool,
-    /// Largest frame kept, in bytes. 65535 keeps GRO/TSO super-frames whole. Longer
-    /// frames are cut; byte counters still count their length on the wire.
+    /// Bytes kept of each frame. The decoders read headers and a DNS question, which 512
+    /// bytes hold behind any usual encapsulation; longer frames are cut, and byte counters
+    /// still count their length on the wire.
     pub snap_length_bytes: usize,
     /// Bytes per block of each capture socket's receive ring (`TPACKET_V3`): a power of two,
     /// at least the snap length plus 4 KiB.
@@ -234,10 +235,10 @@ impl Default for CaptureConfig {
         CaptureConfig {
             interfaces: Vec::new(),
             promiscuous: true,
-            snap_length_bytes: 65_535,
-            ring_block_bytes: 1 << 20,
-            ring_blocks: 32,
-            ring_block_timeout: HumanDuration::millis(10),
+            snap_length_bytes: 512,
+            ring_block_bytes: 4 << 20,
+            ring_blocks: 8,
+            ring_block_timeout: HumanDuration::millis(100),
             workers_per_interface: 1,
             fanout: FanoutMode::Hash,
             read_timeout: HumanDuration::millis(100),

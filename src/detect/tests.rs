@@ -959,17 +959,25 @@ fn dns_query(ts: f64, src: IpAddr, name: &str) -> PacketView<'static> {
 
 #[test]
 fn unanswered_traffic_skips_conversations_and_takes_back_completed_handshakes() {
+    for protocol in ["tcp", "tcp_syn"] {
+        unanswered_tcp_skips_conversations_and_takes_back_completed_handshakes(protocol);
+    }
+}
+
+fn unanswered_tcp_skips_conversations_and_takes_back_completed_handshakes(protocol: &str) {
     use crate::flow::TcpState::{Established, None as Fresh, SynReceived, SynSent};
-    let rules = r#"
+    let rules = &format!(
+        r#"
 [[rules]]
 name = "tcp_flood"
 kind = "volume"
 scope = "protected"
 severity = "critical"
 threshold = 100
-protocol = "tcp"
+protocol = "{protocol}"
 traffic = "unanswered"
-"#;
+"#
+    );
     let (victim, server) = (ip("10.0.0.1"), ip("198.51.100.7"));
     let run = |packets: &dyn Fn(u32, f64) -> Vec<PacketView<'static>>| {
         let (mut d, out) = detector(rules);
@@ -989,7 +997,7 @@ traffic = "unanswered"
             tcp(t, (victim, server), TcpFlags::ACK, live, (true, true)),
         ]
     });
-    assert!(download.is_empty(), "{download:?}");
+    assert!(download.is_empty(), "{protocol}: {download:?}");
     // A busy server: 1000 new connections/s, each completed by the client.
     let busy = run(&|i, t| {
         let client = IpAddr::from([198, 51, 100, u8::try_from(i % 200).unwrap()]);
@@ -1017,7 +1025,10 @@ traffic = "unanswered"
             ),
         ]
     });
-    assert!(busy.is_empty(), "{busy:?}");
+    assert!(
+        busy.is_empty(),
+        "{protocol}: a completed handshake takes its SYN back: {busy:?}"
+    );
     // A SYN flood the victim answers (SYN cookies) but nobody completes.
     let flood = run(&|i, t| {
         let spoofed = IpAddr::from([
@@ -1043,12 +1054,8 @@ traffic = "unanswered"
             ),
         ]
     });
-    assert_eq!(flood.len(), 1, "{flood:?}");
-    assert_eq!(
-        flood[0].dst,
-        Some(victim),
-        "keyed by the protected victim only"
-    );
+    assert_eq!(flood.len(), 1, "{protocol}: {flood:?}");
+    assert_eq!(flood[0].dst, Some(victim), "only the protected victim");
     assert!((flood[0].value - 1000.0).abs() < 1.0, "{}", flood[0].value);
     assert!(
         !flood[0]

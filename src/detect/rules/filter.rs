@@ -85,12 +85,20 @@ impl Filter {
         let protocol = match self.protocol {
             VolumeProtocol::Any => 0,
             VolumeProtocol::Tcp => need::PROTO_TCP,
+            // The ACK completing a handshake credits an unanswered SYN back.
+            VolumeProtocol::TcpSyn if self.traffic == VolumeTraffic::Unanswered => {
+                need::SYN_OR_COMPLETION
+            }
             VolumeProtocol::TcpSyn => need::SYN_ONLY,
             VolumeProtocol::Udp => need::PROTO_UDP,
             VolumeProtocol::Icmp => need::PROTO_ICMP,
             VolumeProtocol::Fragment => need::FRAGMENT,
         };
-        direction | protocol
+        let traffic = match self.traffic {
+            VolumeTraffic::All => 0,
+            VolumeTraffic::Unanswered => need::UNANSWERED_OR_ANSWER,
+        };
+        direction | protocol | traffic
     }
 
     /// What `p` adds to the metric.
@@ -111,6 +119,29 @@ pub(super) fn reversed_direction(p: &PacketView<'_>) -> Direction {
         dst: p.placement.src,
     }
     .direction()
+}
+
+/// Whether `p` is the initiator's packet that completes a TCP handshake (its flow moves
+/// from `SynSent` or `SynReceived` to `Established`): the answer that tells a busy server's
+/// connections from a SYN flood.
+#[inline]
+pub(super) fn completes_handshake(p: &PacketView<'_>) -> bool {
+    p.protocol == ip_protocol::TCP
+        && p.flow.is_some_and(|f| {
+            f.is_initiator_side
+                && f.state == TcpState::Established
+                && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived)
+        })
+}
+
+/// Whether `p` is a flow's first reply that credits back unanswered counts: any protocol
+/// but TCP (credited at the handshake's completion) and ICMP (whose requests always count).
+#[inline]
+pub(super) fn is_crediting_reply(p: &PacketView<'_>) -> bool {
+    !matches!(
+        p.protocol,
+        ip_protocol::TCP | ip_protocol::ICMP | ip_protocol::ICMPV6
+    ) && p.flow.is_some_and(|f| f.is_first_reply)
 }
 
 /// Whether `p` belongs to an established, answered flow: its flow has seen packets from

@@ -64,6 +64,13 @@ pub(super) mod need {
     pub(in crate::detect) const DNS_RESPONSE: u32 = 1 << 12;
     /// A DNS query with a question.
     pub(in crate::detect) const DNS_QUERY: u32 = 1 << 13;
+    /// What `traffic = "unanswered"` counts or credits: a packet of no established,
+    /// answered conversation, the ACK completing a TCP handshake, or a flow's first reply
+    /// (see `filter::in_conversation`, `filter::completes_handshake`,
+    /// `filter::is_crediting_reply`). Mid-conversation packets, most of a link's, lack it.
+    pub(in crate::detect) const UNANSWERED_OR_ANSWER: u32 = 1 << 14;
+    /// A TCP SYN without ACK, or the ACK completing a handshake.
+    pub(in crate::detect) const SYN_OR_COMPLETION: u32 = 1 << 15;
     /// Set on no packet: a rule that needs it counts nothing (an empty blocklist).
     pub(in crate::detect) const NEVER: u32 = 1 << 31;
 }
@@ -130,10 +137,15 @@ pub(super) fn features(p: &PacketView<'_>) -> u32 {
         ip_protocol::ICMP | ip_protocol::ICMPV6 => need::PROTO_ICMP,
         _ => 0,
     };
+    let completes = filter::completes_handshake(p);
     let tcp = match p.tcp_flags {
-        Some(f) => need::TCP_HEADER | bit(TcpFlags::is_syn_only(f), need::SYN_ONLY),
+        Some(f) if TcpFlags::is_syn_only(f) => {
+            need::TCP_HEADER | need::SYN_ONLY | need::SYN_OR_COMPLETION
+        }
+        Some(_) => need::TCP_HEADER | bit(completes, need::SYN_OR_COMPLETION),
         None => 0,
     };
+    let unanswered = !filter::in_conversation(p) || completes || filter::is_crediting_reply(p);
     let dns = match p.dns {
         Some(d) if d.is_response => need::DNS_RESPONSE,
         Some(d) if d.question.is_some() => need::DNS_QUERY,
@@ -149,6 +161,7 @@ pub(super) fn features(p: &PacketView<'_>) -> u32 {
         )
         | bit(p.is_fragment, need::FRAGMENT)
         | bit(p.probe.is_some(), need::PROBE)
+        | bit(unanswered, need::UNANSWERED_OR_ANSWER)
 }
 
 /// One rule's accumulators.
@@ -207,7 +220,7 @@ impl RuleState {
         match self {
             RuleState::Volume(s) => s.needs(),
             RuleState::Baseline(s) => s.needs(),
-            RuleState::SynFlood(_) => need::TCP_HEADER,
+            RuleState::SynFlood(_) => need::TCP_HEADER | need::SYN_OR_COMPLETION,
             RuleState::PortScan(_) | RuleState::HostSweep(_) => need::PROBE,
             RuleState::DnsAmplification(_) => need::DNS_RESPONSE | need::PROTO_UDP,
             RuleState::DnsTunnel(_) => need::DNS_QUERY,

@@ -17,7 +17,6 @@ use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
 use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash64, hash128, ip_bits};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
-use crate::flow::TcpState;
 
 #[derive(Default)]
 pub(super) struct Acc {
@@ -83,13 +82,10 @@ impl SynFlood {
             }
             return;
         }
-        let completed = p.flow.is_some_and(|f| {
-            f.is_initiator_side
-                && f.state == TcpState::Established
-                && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived)
-        });
         // Hashed only here: most packets are neither SYNs nor completions.
-        if completed && let Some(mut acc) = self.table.get_mut(p.dst, h.dst(p)) {
+        if super::filter::completes_handshake(p)
+            && let Some(mut acc) = self.table.get_mut(p.dst, h.dst(p))
+        {
             acc.completions += 1;
         }
     }

@@ -22,14 +22,13 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::filter::{Filter, reversed_direction};
+use super::filter::{Filter, completes_handshake, is_crediting_reply, reversed_direction};
 use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
 use crate::config::{VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol, VolumeTraffic};
 use crate::decode::ip_protocol;
 use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
-use crate::flow::TcpState;
 use crate::networks::Placement;
 
 /// The network index standing for a rule's whole host group.
@@ -264,10 +263,7 @@ impl Volume {
             return;
         }
         if p.protocol == ip_protocol::TCP {
-            let completed = f.is_initiator_side
-                && f.state == TcpState::Established
-                && matches!(f.previous_state, TcpState::SynSent | TcpState::SynReceived);
-            if !completed {
+            if !completes_handshake(p) {
                 return;
             }
             if self.filter.admits_direction(p.direction) {
@@ -280,10 +276,7 @@ impl Volume {
                 let target = self.keying.reply_target(p);
                 self.take_back(target, 1);
             }
-        } else if f.is_first_reply
-            && !matches!(p.protocol, ip_protocol::ICMP | ip_protocol::ICMPV6)
-            && self.filter.admits_direction(reversed_direction(p))
-        {
+        } else if is_crediting_reply(p) && self.filter.admits_direction(reversed_direction(p)) {
             let target = self.keying.reply_target(p);
             self.take_back(target, f.packets_in_flow.saturating_sub(1));
         }

@@ -10,11 +10,11 @@
 // Test code: a failed unwrap or panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use netwarden::alert::links::AlertLinks;
-use netwarden::alert::{Alert, AlertKind, AlertState, Severity};
+use netwarden::alert::{Alert, AlertKind};
 use netwarden::config::{AlertingConfig, DEFAULT_RUNBOOK_BASE_URL};
 use netwarden::health::Condition;
 use netwarden::vocabulary::RuleKind;
@@ -32,26 +32,7 @@ fn runbook_file(url: &str) -> PathBuf {
 }
 
 fn alert(rule: &str, kind: AlertKind) -> Alert {
-    Alert {
-        rule: rule.to_owned(),
-        kind,
-        severity: Severity::Warning,
-        state: AlertState::Firing,
-        time: 0.0,
-        started: 0.0,
-        last_seen: 0.0,
-        value: 0.0,
-        threshold: 0.0,
-        src: None,
-        dst: None,
-        network: None,
-        domain: None,
-        protocol: None,
-        port: None,
-        contributors: Vec::new(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-    }
+    Alert::new(rule, kind)
 }
 
 /// The daemon's alerts, each with the annotations delivery gives it by default: every

@@ -70,32 +70,13 @@ impl AlertLinks {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::alert::{AlertState, Severity};
     use crate::vocabulary::RuleKind;
 
     fn alert(rule: &str, kind: AlertKind) -> Alert {
         Alert {
-            rule: rule.into(),
-            kind,
-            severity: Severity::Warning,
-            state: AlertState::Firing,
-            time: 0.0,
-            started: 0.0,
-            last_seen: 0.0,
             value: 1.0,
-            threshold: 0.0,
-            src: None,
-            dst: None,
-            network: None,
-            domain: None,
-            protocol: None,
-            port: None,
-            contributors: Vec::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            ..Alert::new(rule, kind)
         }
     }
 

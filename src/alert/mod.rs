@@ -132,6 +132,34 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Alert {
+    /// A firing `warning` transition of `rule` at time 0 with a value and threshold of 0,
+    /// and no identity, contributors, labels or annotations: the base a test or an example
+    /// fills in with struct update syntax.
+    pub fn new(rule: &str, kind: AlertKind) -> Alert {
+        Alert {
+            rule: rule.to_owned(),
+            kind,
+            severity: Severity::Warning,
+            state: AlertState::Firing,
+            time: 0.0,
+            started: 0.0,
+            last_seen: 0.0,
+            value: 0.0,
+            threshold: 0.0,
+            src: None,
+            dst: None,
+            network: None,
+            domain: None,
+            protocol: None,
+            port: None,
+            contributors: Vec::new(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
 /// Where a pipeline hands its alert transitions. Implementations never block: the daemon's
 /// sends to the bounded delivery queue (dropping and counting when full), replay's collects.
 pub trait AlertOutput: Send {

@@ -157,33 +157,19 @@ impl LogFile {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::alert::{AlertKind, AlertState, Severity};
+    use crate::alert::AlertKind;
     use crate::telemetry::Metrics;
     use crate::vocabulary::RuleKind;
 
     fn alert(rule: &str) -> Alert {
         Alert {
-            rule: rule.into(),
-            kind: AlertKind::Rule(RuleKind::Volume),
-            severity: Severity::Warning,
-            state: AlertState::Firing,
             time: 1.0,
             started: 1.0,
             last_seen: 1.0,
             value: 2.0,
             threshold: 1.0,
-            src: None,
-            dst: None,
-            network: None,
-            domain: None,
-            protocol: None,
-            port: None,
-            contributors: Vec::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            ..Alert::new(rule, AlertKind::Rule(RuleKind::Volume))
         }
     }
 

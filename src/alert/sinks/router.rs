@@ -434,11 +434,9 @@ fn log(a: &Alert) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+    use crate::alert::AlertKind;
     use crate::alert::sinks::StateDir;
-    use crate::alert::{AlertKind, Severity};
     use crate::config::AlertingConfig;
     use crate::telemetry::Metrics;
     use crate::telemetry::firing_board::without_empty_labels;
@@ -446,24 +444,12 @@ mod tests {
 
     fn alert(rule: &str) -> Alert {
         Alert {
-            rule: rule.into(),
-            kind: AlertKind::Rule(RuleKind::Volume),
-            severity: Severity::Warning,
-            state: AlertState::Firing,
             time: 1.0,
             started: 1.0,
             last_seen: 1.0,
             value: 2.0,
             threshold: 1.0,
-            src: None,
-            dst: None,
-            network: None,
-            domain: None,
-            protocol: None,
-            port: None,
-            contributors: Vec::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            ..Alert::new(rule, AlertKind::Rule(RuleKind::Volume))
         }
     }
 

@@ -292,6 +292,9 @@ impl RxRing {
                     .then(|| self.frame_header(walk.offset))
                     .flatten();
                 if let Some((header, next)) = found {
+                    if let Some(next) = next {
+                        self.prefetch_frame(next, usize::from(header.tp_mac));
+                    }
                     self.walk = Some(Walk {
                         remaining: walk.remaining - 1,
                         offset: next.unwrap_or(self.shape.block_bytes),
@@ -454,6 +457,21 @@ impl RxRing {
             n => offset.checked_add(usize::try_from(n).ok()?),
         };
         Some((header, next))
+    }
+
+    /// Starts loading the frame header at `offset` of the current block, and the first
+    /// bytes of its frame if they start `mac` bytes further (as in the frame before it),
+    /// into the cache while the frame before is processed. The kernel wrote them from
+    /// another CPU, so the first read of each frame missed the cache, and that miss was
+    /// most of the cost of moving to the next frame. A hint only: nothing is read.
+    #[inline]
+    fn prefetch_frame(&self, offset: usize, mac: usize) {
+        let block = self.block_ptr(self.block).cast_const();
+        for at in [offset, offset.saturating_add(mac)] {
+            if at < self.shape.block_bytes {
+                prefetch(block.wrapping_add(at));
+            }
+        }
     }
 
     /// Where the bytes of the frame described by `header` at `offset` lie in the current
@@ -678,6 +696,20 @@ fn take_socket_error(fd: &OwnedFd) -> io::Error {
     }
 }
 
+/// Asks the CPU to bring the cache line holding `at` closer (no-op where the
+/// architecture has no stable prefetch hint).
+#[inline(always)]
+fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing into the program and does not fault,
+    // whatever the address (callers pass addresses inside the mapping anyway).
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
 #[cfg(test)]
 mod tests {
     use super::*;

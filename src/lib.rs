@@ -23,6 +23,7 @@
 //!
 //! cidr_map      the CIDR prefix lookup shared by networks, blocklists and host groups
 //! space_saving  the space-saving top-K shared by detection and telemetry
+//! prefetch      cache prefetch hints for the hot path (ring frames, flow index)
 //! ```
 //!
 //! Leaves: `vocabulary`, `timestamp`, `decode`, `rng` depend on nothing else in the crate;
@@ -44,6 +45,7 @@ pub mod flow;
 pub mod health;
 pub mod networks;
 pub mod pipeline;
+mod prefetch;
 pub mod protection;
 pub mod rng;
 pub mod space_saving;

@@ -18,7 +18,8 @@
 //! Does not own: choosing the interface (pnet's interface list) or decoding.
 //!
 //! # Safety
-//! Every `unsafe` block is in this file and states why it is sound. The mapping lives as
+//! Every `unsafe` block of the ring is in this file (the crate's other one, a prefetch
+//! hint, is in `crate::prefetch`) and states why it is sound. The mapping lives as
 //! long as the [`RxRing`]; a frame borrows the ring mutably, so the block it lies in
 //! cannot be handed back while the frame is alive. Values the kernel writes into the ring
 //! (offsets, lengths, counts) are checked against the block's bounds before any byte is
@@ -31,6 +32,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::prefetch::prefetch;
 use crate::timestamp::Timestamp;
 
 /// Size of the kernel's frame header (`struct tpacket3_hdr`).
@@ -696,20 +698,6 @@ fn take_socket_error(fd: &OwnedFd) -> io::Error {
     }
 }
 
-/// Asks the CPU to bring the cache line holding `at` closer (no-op where the
-/// architecture has no stable prefetch hint).
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing into the program and does not fault,
-    // whatever the address (callers pass addresses inside the mapping anyway).
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,11 @@
 //! # Ok::<(), std::net::AddrParseError>(())
 //! ```
 
+mod index;
 mod key;
 mod record;
 mod table;
 
 pub use key::{FlowKey, Side};
 pub use record::{FlowRecord, TcpState};
-pub use table::{EndReason, FlowTable, FlowTableConfig, FlowTimeouts, FlowUpdate};
+pub use table::{EndReason, FlowTable, FlowTableConfig, FlowTimeouts, FlowUpdate, Located};

@@ -28,7 +28,9 @@ pub use fanout::Fanout;
 use crate::capture::Frame;
 use crate::decode::{Decoded, Network, TcpFlags, Transport, decode_frame_into, ip_protocol};
 use crate::detect::PacketView;
-use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig, FlowUpdate};
+use crate::flow::{
+    EndReason, FlowKey, FlowRecord, FlowTable, FlowTableConfig, FlowUpdate, Located, Side,
+};
 use crate::networks::{Direction, NetworkSet, Placement};
 use crate::telemetry::{Protocol, TopTalkerBoard, TopTalkers, WorkerMetrics};
 use crate::timestamp::Timestamp;
@@ -189,6 +191,9 @@ impl Pipeline {
     pub fn process(&mut self, frame: &Frame<'_>) {
         let mut decoded = Decoded::empty();
         decode_frame_into(frame.link, frame.data, &mut decoded);
+        // Hashed now, so its index slots load while the packet is classified and counted.
+        let flow_key =
+            FlowKey::from_decoded(&decoded).map(|(key, side)| (self.flows.locate(key), side));
         let wire = u64::from(frame.wire_len);
         let ts = frame.ts;
         let t = &mut self.totals;
@@ -217,7 +222,9 @@ impl Pipeline {
         if let Transport::Tcp(tcp) = decoded.transport {
             count_flags(&mut self.counters.tcp_flags, tcp.flags);
         }
-        let update = self.track_flow(&decoded, ts, frame.wire_len, protocol);
+        let update = flow_key.map(|(located, side)| {
+            self.track_flow(located, side, &decoded, ts, frame.wire_len, protocol)
+        });
         if let Some(detector) = self.detector.as_mut().filter(|d| d.has_rules()) {
             // Each view is built right where it is observed: wrapping it in an `Option`
             // first cost two extra copies of the ~200-byte view per packet.
@@ -294,18 +301,19 @@ impl Pipeline {
     #[inline]
     fn track_flow(
         &mut self,
+        located: Located,
+        side: Side,
         d: &Decoded<'_>,
         ts: Timestamp,
         wire_len: u32,
         protocol: Protocol,
-    ) -> Option<FlowUpdate> {
-        let (key, side) = FlowKey::from_decoded(d)?;
+    ) -> FlowUpdate {
         let flags = match d.transport {
             Transport::Tcp(t) => Some(t.flags),
             _ => None,
         };
-        let update = self.flows.update(
-            key,
+        let update = self.flows.update_located(
+            located,
             side,
             ts,
             wire_len,
@@ -319,7 +327,7 @@ impl Pipeline {
                 *c += 1;
             }
         }
-        Some(update)
+        update
     }
 
     /// Advances the packet clock to `now` without a packet: expires idle flows and closes

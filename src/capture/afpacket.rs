@@ -214,6 +214,15 @@ impl Source for AfPacketSource {
     fn is_up(&self) -> Option<bool> {
         Some(matches!(self.attachment, Attachment::Attached { .. }) && !self.link_down)
     }
+
+    fn kernel_mapped_bytes(&self) -> u64 {
+        match &self.attachment {
+            Attachment::Attached { ring, .. } => {
+                u64::try_from(ring.shape().total_bytes()).unwrap_or(u64::MAX)
+            }
+            Attachment::Missing => 0,
+        }
+    }
 }
 
 /// What the capture needs to know of an interface.

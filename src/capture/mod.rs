@@ -72,6 +72,14 @@ pub trait Source: Send {
         None
     }
 
+    /// Bytes the kernel has mapped into the process for this source now (a capture ring):
+    /// resident, so counted in the process's RSS, but allocated by the kernel without
+    /// charging the service's memory cgroup, so not in what `MemoryHigh` and `MemoryMax`
+    /// limit. 0 for sources without such memory.
+    fn kernel_mapped_bytes(&self) -> u64 {
+        0
+    }
+
     /// Fraction of the source consumed (0.0 to 1.0), for progress display of files.
     fn progress(&self) -> Option<f64> {
         None

@@ -145,6 +145,9 @@ pub fn drive<S: Source + ?Sized, P: Stage>(
             metrics
                 .capture_up
                 .set(i64::from(source.is_up().unwrap_or(true)));
+            metrics
+                .capture_ring_bytes
+                .set(i64::try_from(source.kernel_mapped_bytes()).unwrap_or(i64::MAX));
         }
         if let Some(progress) = drive.progress.as_mut() {
             progress(pipeline.packets(), source.progress());

@@ -226,6 +226,7 @@ struct CaptureVecs {
     dropped: IntCounterVec,
     ring_freezes: IntCounterVec,
     up: IntGaugeVec,
+    ring_bytes: IntGaugeVec,
 }
 
 impl CaptureVecs {
@@ -259,6 +260,12 @@ impl CaptureVecs {
                 r,
                 "netwarden_capture_up",
                 "1 while a worker's capture socket is attached to its interface and the link is up.",
+                &[INTERFACE, "worker"],
+            )?,
+            ring_bytes: gauge_vec(
+                r,
+                "netwarden_capture_ring_bytes",
+                "Bytes of a worker's capture ring mapped now: resident (in process_resident_memory_bytes) but allocated by the kernel, not charged to the service's memory cgroup (MemoryHigh, MemoryMax).",
                 &[INTERFACE, "worker"],
             )?,
         })
@@ -496,6 +503,10 @@ impl Metrics {
             batch_seconds: w.batch.with_label_values(&[worker]),
             heartbeat: w.heartbeat.with_label_values(&[worker]),
             capture_up: self.capture.up.with_label_values(&[interface, worker]),
+            capture_ring_bytes: self
+                .capture
+                .ring_bytes
+                .with_label_values(&[interface, worker]),
         }
     }
 }
@@ -550,6 +561,8 @@ pub struct WorkerMetrics {
     pub heartbeat: IntGauge,
     /// Whether its capture source captures (1) or waits for its interface (0).
     pub capture_up: IntGauge,
+    /// Bytes of its capture ring mapped now (see `Source::kernel_mapped_bytes`).
+    pub capture_ring_bytes: IntGauge,
 }
 
 /// Histogram buckets for one alert delivery request: 1 ms to ~30 s.

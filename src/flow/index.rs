@@ -22,6 +22,9 @@ use crate::prefetch::prefetch;
 /// An empty slot.
 const EMPTY: u64 = 0;
 
+/// Most slots: the upper half of a hash (32 bits) must be able to name every one.
+const MAX_SLOTS: u64 = 1 << 32;
+
 /// Slab indices by key hash (see the module doc).
 pub(super) struct FlowIndex {
     slots: Vec<u64>,
@@ -57,7 +60,7 @@ impl FlowIndex {
             .max(8)
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX / 2 + 1)
-            .min(1 << 32);
+            .min(usize::try_from(MAX_SLOTS).unwrap_or(usize::MAX / 2 + 1));
         FlowIndex {
             slots: vec![EMPTY; slots],
             mask: slots - 1,

@@ -8,14 +8,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Alertmanager, TestPki, free_port, metric_sum, wait_for};
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
-use netwarden::alert::{Alert, AlertKind, AlertState, Severity};
+use netwarden::alert::{Alert, AlertKind, Severity};
 use netwarden::config::{AlertingConfig, BasicAuthConfig, HumanDuration, TlsClientConfig};
 use netwarden::telemetry::Metrics;
 use netwarden::vocabulary::RuleKind;
@@ -29,24 +28,15 @@ fn flood() -> Alert {
         .unwrap()
         .as_secs_f64();
     Alert {
-        rule: "syn_flood".into(),
-        kind: AlertKind::Rule(RuleKind::SynFlood),
         severity: Severity::Critical,
-        state: AlertState::Firing,
         time: now,
         started: now - 5.0,
         last_seen: now,
         value: 25_000.0,
         threshold: 1_000.0,
-        src: None,
         dst: Some("192.0.2.10".parse().unwrap()),
-        network: None,
-        domain: None,
         protocol: Some("tcp".into()),
-        port: None,
-        contributors: Vec::new(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
+        ..Alert::new("syn_flood", AlertKind::Rule(RuleKind::SynFlood))
     }
 }
 

@@ -22,7 +22,7 @@ use common::{
     syn_flood_rules, wait_for,
 };
 use netwarden::alert::sinks::{AlertRouter, RouterSettings};
-use netwarden::alert::{Alert, AlertKind, AlertState, Severity};
+use netwarden::alert::{Alert, AlertKind};
 use netwarden::config::AlertingConfig;
 use netwarden::telemetry::Metrics;
 use netwarden::vocabulary::RuleKind;
@@ -49,24 +49,13 @@ fn is_root() -> bool {
 /// An alert of rule `rule` whose JSON line is about `padding` bytes longer than usual.
 fn alert(rule: &str, padding: usize) -> Alert {
     Alert {
-        rule: rule.into(),
-        kind: AlertKind::Rule(RuleKind::Volume),
-        severity: Severity::Warning,
-        state: AlertState::Firing,
         time: 1.0,
         started: 1.0,
         last_seen: 1.0,
         value: 2.0,
         threshold: 1.0,
-        src: None,
-        dst: None,
-        network: None,
-        domain: None,
-        protocol: None,
-        port: None,
-        contributors: Vec::new(),
-        labels: BTreeMap::new(),
         annotations: BTreeMap::from([("padding".to_owned(), "x".repeat(padding))]),
+        ..Alert::new(rule, AlertKind::Rule(RuleKind::Volume))
     }
 }
 

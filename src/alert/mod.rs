@@ -134,8 +134,8 @@ pub struct Alert {
 
 impl Alert {
     /// A firing `warning` transition of `rule` at time 0 with a value and threshold of 0,
-    /// and no identity, contributors, labels or annotations: the base a test or an example
-    /// fills in with struct update syntax.
+    /// and no identity, contributors, labels or annotations: the base that a self-alert,
+    /// a test or an example fills in with struct update syntax.
     pub fn new(rule: &str, kind: AlertKind) -> Alert {
         Alert {
             rule: rule.to_owned(),

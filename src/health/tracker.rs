@@ -71,8 +71,6 @@ impl Default for Tracker {
 /// The alert transition `t` of condition `rule`.
 fn transition(rule: &str, t: &Transition<'_, String, Tick, Peak>) -> Alert {
     Alert {
-        rule: rule.to_owned(),
-        kind: KIND,
         severity: t.peak.severity,
         state: t.state,
         time: t.now.wall,
@@ -80,15 +78,9 @@ fn transition(rule: &str, t: &Transition<'_, String, Tick, Peak>) -> Alert {
         last_seen: t.last_seen.wall,
         value: t.value,
         threshold: t.peak.threshold,
-        src: None,
-        dst: None,
-        network: None,
-        domain: None,
-        protocol: None,
-        port: None,
-        contributors: Vec::new(),
         labels: t.peak.labels.clone(),
         annotations: t.peak.annotations.clone(),
+        ..Alert::new(rule, KIND)
     }
 }
 

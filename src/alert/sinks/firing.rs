@@ -258,7 +258,6 @@ fn series(a: &Alert, network_of: &dyn Fn(IpAddr) -> Option<String>) -> FiringSer
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use super::*;
@@ -267,8 +266,6 @@ mod tests {
 
     fn alert(dst: &str, state: AlertState, started: f64) -> Alert {
         Alert {
-            rule: "syn_flood".into(),
-            kind: AlertKind::Rule(RuleKind::SynFlood),
             severity: Severity::Critical,
             state,
             time: started + 1.0,
@@ -276,15 +273,8 @@ mod tests {
             last_seen: started + 1.0,
             value: 5_000.0,
             threshold: 1_000.0,
-            src: None,
             dst: Some(dst.parse().unwrap()),
-            network: None,
-            domain: None,
-            protocol: None,
-            port: None,
-            contributors: Vec::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            ..Alert::new("syn_flood", AlertKind::Rule(RuleKind::SynFlood))
         }
     }
 

@@ -251,7 +251,6 @@ impl StateFile {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::alert::{AlertKind, Severity};
@@ -259,24 +258,15 @@ mod tests {
 
     fn alert(rule: &str) -> Alert {
         Alert {
-            rule: rule.into(),
-            kind: AlertKind::Rule(RuleKind::SynFlood),
             severity: Severity::Critical,
-            state: AlertState::Firing,
             time: 1_700_000_002.0,
             started: 1_700_000_000.5,
             last_seen: 1_700_000_002.0,
             value: 5_000.0,
             threshold: 1_000.0,
-            src: None,
             dst: Some("192.0.2.10".parse().unwrap()),
             network: Some("dmz".into()),
-            domain: None,
-            protocol: None,
-            port: None,
-            contributors: Vec::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            ..Alert::new(rule, AlertKind::Rule(RuleKind::SynFlood))
         }
     }
 

@@ -491,6 +491,25 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_cleared_list_counts_as_a_new_one(
+            before in prop::collection::vec((0u32..40, 1u64..2000), 0..100),
+            after in prop::collection::vec((0u32..40, 1u64..2000), 0..100),
+        ) {
+            let mut reused = TopK::<u32, 5>::default();
+            for &(item, count) in &before {
+                reused.add(item, count);
+            }
+            reused.clear();
+            let mut fresh = TopK::<u32, 5>::default();
+            for &(item, count) in &after {
+                reused.add(item, count);
+                fresh.add(item, count);
+            }
+            prop_assert_eq!(reused.sorted(), fresh.sorted());
+            prop_assert_eq!(reused.guaranteed(), fresh.guaranteed());
+        }
+
+        #[test]
         fn guaranteed_counts_never_over_estimate(
             stream in prop::collection::vec((0u32..40, 1u64..2000), 0..400),
         ) {

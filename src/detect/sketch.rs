@@ -35,6 +35,8 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use crate::space_saving::{Count, Lookup};
+
 /// Registers of an [`Hll`]: 2^6, a standard error of about 13 %, in 64 bytes.
 const HLL_BITS: u32 = 6;
 const HLL_REGISTERS: usize = 1 << HLL_BITS;
@@ -214,6 +216,33 @@ pub trait Weight {
     fn weight(&self) -> u64;
 }
 
+/// Accumulators a [`KeyTable`] starts afresh, in place, for a key new to a slot.
+///
+/// Assigning `V::default()` instead built the whole accumulator (hundreds of bytes) on
+/// the stack and copied it over the slot: a read and a write of every cache line of an
+/// accumulator that is usually cold, for each new key. A reset writes only what a fresh
+/// accumulator's readers look at: counters, registers, and the lengths of its lists
+/// (a [`TopK`] never reads past its length, so the old items may stay).
+pub trait Reset {
+    /// Makes this accumulator count as one that has seen nothing: every reading of it
+    /// and every update after it is as for `Default::default()`.
+    fn reset(&mut self);
+}
+
+impl Reset for Hll {
+    #[inline]
+    fn reset(&mut self) {
+        self.registers.fill(0);
+    }
+}
+
+impl<T: Copy + Ord, const N: usize, C: Count, L: Lookup<T>> Reset for TopK<T, N, C, L> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
 /// Accumulators that several workers fill apart and one evaluator sums.
 pub trait Merge {
     /// Adds what `other` counted, as if its packets had been counted here.
@@ -270,7 +299,7 @@ impl<V: Weight> Drop for Slot<'_, V> {
     }
 }
 
-impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
+impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
     /// A table of about `max_keys` entries (rounded up to a power of two, at least 4).
     pub fn new(max_keys: usize) -> KeyTable<K, V> {
         let capacity = max_keys.max(WAYS).next_power_of_two();
@@ -364,8 +393,7 @@ impl<K: Copy + Eq, V: Default + Weight> KeyTable<K, V> {
         if let Some(h) = self.hashes.get_mut(i) {
             *h = hash;
         }
-        // An evicted entry is reset in place: no accumulator-sized temporary.
-        *self.values.get_mut(i)? = V::default();
+        self.values.get_mut(i)?.reset();
         self.slot(i)
     }
 
@@ -483,6 +511,11 @@ mod tests {
             self.0 += other.0;
         }
     }
+    impl Reset for Count {
+        fn reset(&mut self) {
+            self.0 = 0;
+        }
+    }
 
     #[test]
     fn hll_is_close_for_small_and_large_sets() {
@@ -547,6 +580,52 @@ mod tests {
         assert_eq!(t.take_evictions(), 2);
     }
 
+    /// An accumulator with the parts a rule's has: a counter, a heavy-hitter list and
+    /// distinct-count registers.
+    #[derive(Default)]
+    struct Sketched {
+        packets: u64,
+        top: TopK<u128, 4>,
+        distinct: Hll,
+    }
+    impl Weight for Sketched {
+        fn weight(&self) -> u64 {
+            self.packets
+        }
+    }
+    impl Reset for Sketched {
+        fn reset(&mut self) {
+            self.packets = 0;
+            self.top.reset();
+            self.distinct.reset();
+        }
+    }
+
+    #[test]
+    fn a_key_that_takes_over_a_slot_starts_from_nothing() {
+        // One bucket: the fifth key must take a slot that held another key's counts.
+        let mut t: KeyTable<u64, Sketched> = KeyTable::new(4);
+        for k in 0..4u64 {
+            let mut acc = t.entry(k, k).unwrap();
+            for i in 0..u128::from(k + 1) * 7 {
+                acc.packets += 1;
+                acc.top.add(i % 5, 1);
+                acc.distinct.insert(mix64(u64::try_from(i).unwrap()));
+            }
+        }
+        // Key 0 is the lightest (7 packets); one of 8 packets outweighs it.
+        let mut acc = t.entry_weighing(99, 99, 8).unwrap();
+        assert_eq!(acc.packets, 0);
+        assert!(acc.top.sorted().is_empty());
+        assert!(acc.distinct.estimate() < 0.5);
+        acc.packets += 1;
+        acc.top.add(42, 1);
+        drop(acc);
+        assert!(t.get(0, 0).is_none(), "the lightest key made room");
+        let acc = t.get(99, 99).unwrap();
+        assert_eq!((acc.packets, acc.top.sorted()), (1, vec![(42, 1)]));
+    }
+
     #[test]
     fn key_table_is_bounded_and_keeps_heavy_keys() {
         let mut t: KeyTable<u64, Count> = KeyTable::new(64);
@@ -580,6 +659,11 @@ mod tests {
         fn merge(&mut self, other: &Answered) {
             self.probes += other.probes;
             self.answers += other.answers;
+        }
+    }
+    impl Reset for Answered {
+        fn reset(&mut self) {
+            *self = Answered::default();
         }
     }
 

@@ -16,7 +16,7 @@ use super::filter::Filter;
 use super::per_second;
 use super::volume::{Keying, Target};
 use crate::config::{BaselineParams, VolumeTraffic};
-use crate::detect::sketch::{KeyTable, Merge, Weight};
+use crate::detect::sketch::{KeyTable, Merge, Reset, Weight};
 use crate::detect::{Finding, PacketView, Rule};
 
 #[derive(Default)]
@@ -41,6 +41,13 @@ impl Merge for Acc {
     /// Only the window's count: the learned level is the evaluator's own.
     fn merge(&mut self, other: &Acc) {
         self.count = self.count.saturating_add(other.count);
+    }
+}
+
+impl Reset for Acc {
+    /// Small and without lists: the whole default.
+    fn reset(&mut self) {
+        *self = Acc::default();
     }
 }
 

@@ -21,7 +21,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{BlocklistParams, ConfigError};
 use crate::config::{MAX_BLOCKLIST_BYTES, read_text};
 use crate::detect::addr_set::{AddrSet, AddrSetBuilder, MAX_ENTRIES, parse_list};
-use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{KeyTable, Merge, Reset, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 
 /// List name of the rule's inline `entries`.
@@ -117,6 +117,20 @@ impl Merge for Acc {
         }
         self.peers.merge(&other.peers);
         self.services.merge(&other.services);
+    }
+}
+
+impl Reset for Acc {
+    fn reset(&mut self) {
+        let Acc {
+            packets,
+            list,
+            peers,
+            services,
+        } = self;
+        (*packets, *list) = (0, 0);
+        peers.reset();
+        services.reset();
     }
 }
 

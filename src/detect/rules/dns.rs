@@ -25,7 +25,7 @@ use crate::alert::{Contributor, ContributorKind};
 use crate::config::{DnsAmplificationParams, DnsTunnelParams};
 use crate::decode::{DnsName, ip_protocol};
 use crate::detect::sketch::{
-    Hll, KeyTable, Merge, TopK, Weight, hash_key, hash128, ip_bits, mix64,
+    Hll, KeyTable, Merge, Reset, TopK, Weight, hash_key, hash128, ip_bits, mix64,
 };
 use crate::detect::{AlertKey, Finding, PacketView, Rule, SourceCount};
 
@@ -118,6 +118,19 @@ impl Merge for AmpAcc {
         self.responses = self.responses.saturating_add(other.responses);
         self.reflectors.merge(&other.reflectors);
         self.top.merge(&other.top);
+    }
+}
+
+impl Reset for AmpAcc {
+    fn reset(&mut self) {
+        let AmpAcc {
+            responses,
+            reflectors,
+            top,
+        } = self;
+        *responses = 0;
+        reflectors.reset();
+        top.reset();
     }
 }
 
@@ -224,6 +237,18 @@ impl Merge for TunnelAcc {
             self.domain = other.domain;
             self.domain_len = other.domain_len;
         }
+    }
+}
+
+impl Reset for TunnelAcc {
+    /// The domain's bytes are only read up to its length.
+    fn reset(&mut self) {
+        let TunnelAcc {
+            suspicious,
+            domain: _,
+            domain_len,
+        } = self;
+        (*suspicious, *domain_len) = (0, 0);
     }
 }
 

@@ -44,7 +44,7 @@ use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
 use crate::config::{ExfiltrationParams, MAX_EXFILTRATION_WINDOWS};
 use crate::detect::scope::Scope;
-use crate::detect::sketch::{KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{KeyTable, Merge, Reset, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule};
 use crate::networks::Direction;
 use crate::timestamp::Timestamp;
@@ -115,6 +115,13 @@ impl Merge for SourceAcc {
     }
 }
 
+impl Reset for SourceAcc {
+    /// Small and without lists: the whole default.
+    fn reset(&mut self) {
+        *self = SourceAcc::default();
+    }
+}
+
 /// Whether a pair's destination was new to its source.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 enum Seen {
@@ -155,6 +162,24 @@ impl Merge for PairAcc {
         self.last = self.last.max(other.last);
         self.span.now = self.span.now.saturating_add(other.span.now);
         self.services.merge(&other.services);
+    }
+}
+
+impl Reset for PairAcc {
+    fn reset(&mut self) {
+        let PairAcc {
+            span,
+            first,
+            last,
+            services,
+            seen,
+            age,
+        } = self;
+        *span = Span::default();
+        (*first, *last) = (Timestamp::ZERO, Timestamp::ZERO);
+        services.reset();
+        *seen = Seen::default();
+        *age = 0;
     }
 }
 

@@ -39,7 +39,7 @@ use crate::alert::ContributorKind;
 use crate::config::{ReflectionKey, ReflectionParams};
 use crate::decode::ip_protocol;
 use crate::detect::scope::Scope;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, Reset, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, SourceCount};
 
 /// 64-bit words of the port bitmap.
@@ -67,6 +67,21 @@ impl Merge for ReflAcc {
         self.request_bytes = self.request_bytes.saturating_add(other.request_bytes);
         self.peers.merge(&other.peers);
         self.top.merge(&other.top);
+    }
+}
+
+impl Reset for ReflAcc {
+    fn reset(&mut self) {
+        let ReflAcc {
+            response_bytes,
+            response_packets,
+            request_bytes,
+            peers,
+            top,
+        } = self;
+        (*response_bytes, *response_packets, *request_bytes) = (0, 0, 0);
+        peers.reset();
+        top.reset();
     }
 }
 

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use super::{Hashes, contributors, ip_from_bits, service_name};
 use crate::alert::ContributorKind;
 use crate::config::ScanParams;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash64, hash128, ip_bits};
+use crate::detect::sketch::{Hll, KeyTable, Merge, Reset, TopK, Weight, hash64, hash128, ip_bits};
 use crate::detect::{AlertKey, Finding, Outcome, PacketView, Rule};
 
 /// Probes of one key.
@@ -93,6 +93,19 @@ impl Merge for PortAcc {
         self.counts.merge(other.counts);
         self.services.merge(&other.services);
         self.top.merge(&other.top);
+    }
+}
+
+impl Reset for PortAcc {
+    fn reset(&mut self) {
+        let PortAcc {
+            counts,
+            services,
+            top,
+        } = self;
+        *counts = Counts::default();
+        services.reset();
+        top.reset();
     }
 }
 
@@ -194,6 +207,21 @@ impl Merge for SweepAcc {
         self.hosts.merge(&other.hosts);
         self.top_hosts.merge(&other.top_hosts);
         self.top_services.merge(&other.top_services);
+    }
+}
+
+impl Reset for SweepAcc {
+    fn reset(&mut self) {
+        let SweepAcc {
+            counts,
+            hosts,
+            top_hosts,
+            top_services,
+        } = self;
+        *counts = Counts::default();
+        hosts.reset();
+        top_hosts.reset();
+        top_services.reset();
     }
 }
 

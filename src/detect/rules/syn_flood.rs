@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
 use crate::config::SynFloodParams;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash64, hash128, ip_bits};
+use crate::detect::sketch::{Hll, KeyTable, Merge, Reset, TopK, Weight, hash64, hash128, ip_bits};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
 
 #[derive(Default)]
@@ -42,6 +42,24 @@ impl Merge for Acc {
         self.sources.merge(&other.sources);
         self.ports.merge(&other.ports);
         self.sources_seen.merge(&other.sources_seen);
+    }
+}
+
+impl Reset for Acc {
+    fn reset(&mut self) {
+        let Acc {
+            syns,
+            completions,
+            ports_seen,
+            sources,
+            ports,
+            sources_seen,
+        } = self;
+        (*syns, *completions) = (0, 0);
+        ports_seen.reset();
+        sources.reset();
+        ports.reset();
+        sources_seen.reset();
     }
 }
 

@@ -27,7 +27,7 @@ use super::{Hashes, contributors, ip_from_bits, meaningful, per_second};
 use crate::alert::ContributorKind;
 use crate::config::{VolumeKey, VolumeMetric, VolumeParams, VolumeProtocol, VolumeTraffic};
 use crate::decode::ip_protocol;
-use crate::detect::sketch::{Hll, KeyTable, Merge, TopK, Weight, hash128, ip_bits, mix64};
+use crate::detect::sketch::{Hll, KeyTable, Merge, Reset, TopK, Weight, hash128, ip_bits, mix64};
 use crate::detect::{AlertKey, Finding, PacketView, Rule, Scope, SourceCount};
 use crate::networks::Placement;
 
@@ -194,6 +194,26 @@ impl Merge for Acc {
         self.ports.merge(&other.ports);
         self.sources_seen.merge(&other.sources_seen);
         self.hosts_seen.merge(&other.hosts_seen);
+    }
+}
+
+impl Reset for Acc {
+    fn reset(&mut self) {
+        let Acc {
+            packets,
+            answered,
+            bytes,
+            flows,
+            sources,
+            ports,
+            sources_seen,
+            hosts_seen,
+        } = self;
+        (*packets, *answered, *bytes, *flows) = (0, 0, 0, 0);
+        sources.reset();
+        ports.reset();
+        sources_seen.reset();
+        hosts_seen.reset();
     }
 }
 

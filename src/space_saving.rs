@@ -244,14 +244,18 @@ impl<T: Copy + Eq + Hash> Lookup<T> for Indexed<T> {
 ///
 /// Items and counts are separate arrays, and `T` is as narrow as the item (an address is
 /// a `u128`, a port a `u16` or `u32`): a [`Scan`] reads only the items, and the counts
-/// only when it must replace one, which keeps the lines touched per update few.
+/// only when it must replace one, which keeps the lines touched per update few. The
+/// length comes first and the fields stay in this order (`repr(C)`), so the length and
+/// the first items share a cache line: a list new to a detection key (one or two items)
+/// is read and written in three lines or fewer, not four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct TopK<T, const N: usize, C = u64, L = Scan> {
+    len: u16,
     items: [T; N],
     counts: [C; N],
     /// Weight inherited by each slot's item when it took the slot over.
     errors: [u64; N],
-    len: u16,
     lookup: L,
 }
 

@@ -255,16 +255,19 @@ pub trait Merge {
 
 /// A bounded map from a key to an accumulator, `WAYS`-way set-associative.
 ///
-/// Keys, weights and accumulators sit in three parallel arrays: a lookup reads only a
-/// bucket's keys and an insertion into a full bucket only their weights, so neither drags
-/// the accumulators (hundreds of bytes each) through the cache; only the one accumulator
-/// found is touched. Each weight is the accumulator's [`Weight`] as of its last change,
-/// kept current by [`Slot`].
+/// Each bucket keeps a tag of each slot's key hash and each slot's weight together in one
+/// cache line ([`Bucket`]); keys and accumulators sit in two arrays beside it. A lookup
+/// reads the bucket's line and, only where a tag matches, that slot's key; an insertion
+/// into a full bucket finds the lightest slot in the same line. So a key the table does
+/// not hold costs one line, not the two or three of a bucket's keys (an address pair is
+/// 34 bytes), and neither drags the accumulators (hundreds of bytes each) through the
+/// cache: only the one accumulator found is touched. Each weight is the accumulator's
+/// [`Weight`] as of its last change, kept current by [`Slot`].
 pub struct KeyTable<K, V> {
+    /// `None` exactly where the bucket's tag is 0.
     keys: Vec<Option<K>>,
-    weights: Vec<u64>,
+    buckets: Vec<Bucket>,
     values: Vec<V>,
-    buckets: usize,
     evictions: u64,
     /// Occupied slots (slots fill and empty only through `entry` and `clear`).
     tracked: usize,
@@ -274,6 +277,27 @@ pub struct KeyTable<K, V> {
     hashes: Vec<u64>,
     /// Draws made for keys new to a full bucket (see [`KeyTable::admits`]).
     draws: u64,
+}
+
+/// The slots of one [`KeyTable`] bucket as a lookup sees them, in one cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    /// [`tag`] of each slot's key hash; 0 for a free slot.
+    tags: [u32; WAYS],
+    /// Each slot's weight.
+    weights: [u64; WAYS],
+}
+
+/// Every slot's weight, in slot order.
+fn weights_mut(buckets: &mut [Bucket]) -> impl Iterator<Item = &mut u64> {
+    buckets.iter_mut().flat_map(|b| b.weights.iter_mut())
+}
+
+/// The tag of a key hash: its upper half (the bucket comes from the lower bits), never 0.
+#[inline]
+fn tag(hash: u64) -> u32 {
+    u32::try_from(hash >> 32).unwrap_or(u32::MAX) | 1
 }
 
 /// One tracked key's accumulator, borrowed from a [`KeyTable`]. Dropping it stores the
@@ -311,9 +335,8 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
         values.resize_with(capacity, V::default);
         KeyTable {
             keys: vec![None; capacity],
-            weights: vec![0; capacity],
+            buckets: vec![Bucket::default(); capacity / WAYS],
             values,
-            buckets: capacity / WAYS,
             evictions: 0,
             tracked: 0,
             partial: false,
@@ -333,27 +356,41 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
         self.hashes = vec![0; self.keys.len()];
     }
 
-    /// Index of the first slot of `hash`'s bucket.
-    fn bucket_start(&self, hash: u64) -> usize {
-        // `buckets` is a power of two, so the mask keeps the bucket inside the slab.
-        (usize::try_from(hash).unwrap_or(0) & (self.buckets - 1)) * WAYS
+    /// Index of `hash`'s bucket.
+    #[inline]
+    fn bucket_of(&self, hash: u64) -> usize {
+        // The bucket count is a power of two, so the mask keeps the bucket inside.
+        usize::try_from(hash).unwrap_or(0) & (self.buckets.len() - 1)
     }
 
-    /// Index of `key`'s slot in the bucket starting at `start`, if tracked.
+    /// Index of the slot of `key` (hashed to `hash`), if tracked.
     #[inline]
-    fn find(&self, key: K, start: usize) -> Option<usize> {
-        let bucket = self.keys.get(start..start + WAYS)?;
-        bucket
+    fn find(&self, key: K, hash: u64) -> Option<usize> {
+        let b = self.bucket_of(hash);
+        let bucket = self.buckets.get(b)?;
+        let t = tag(hash);
+        // The tags that match, as bits: one compare of the four tags, then the keys of the
+        // matching slots only (almost always none or one).
+        let mut matches = bucket
+            .tags
             .iter()
-            .position(|k| *k == Some(key))
-            .map(|p| start + p)
+            .enumerate()
+            .fold(0u32, |m, (w, &slot_tag)| m | u32::from(slot_tag == t) << w);
+        while matches != 0 {
+            let i = b * WAYS + matches.trailing_zeros() as usize;
+            if self.keys.get(i).is_some_and(|k| *k == Some(key)) {
+                return Some(i);
+            }
+            matches &= matches - 1;
+        }
+        None
     }
 
     /// The borrowed accumulator of slot `i`.
     fn slot(&mut self, i: usize) -> Option<Slot<'_, V>> {
         Some(Slot {
             value: self.values.get_mut(i)?,
-            weight: self.weights.get_mut(i)?,
+            weight: self.buckets.get_mut(i / WAYS)?.weights.get_mut(i % WAYS)?,
         })
     }
 
@@ -376,23 +413,24 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn entry_weighing(&mut self, key: K, hash: u64, weight: u64) -> Option<Slot<'_, V>> {
-        let start = self.bucket_start(hash);
-        if let Some(i) = self.find(key, start) {
+        if let Some(i) = self.find(key, hash) {
             return self.slot(i);
         }
-        let keys = self.keys.get(start..start + WAYS)?;
-        let i = if let Some(free) = keys.iter().position(Option::is_none) {
+        let b = self.bucket_of(hash);
+        let bucket = self.buckets.get(b)?;
+        let w = if let Some(free) = bucket.tags.iter().position(|&t| t == 0) {
             self.tracked += 1;
-            start + free
+            free
         } else {
             self.evictions += 1;
-            let weights = self.weights.get(start..start + WAYS)?;
-            let (p, &lightest) = weights.iter().enumerate().min_by_key(|&(_, w)| *w)?;
+            let (w, &lightest) = bucket.weights.iter().enumerate().min_by_key(|&(_, w)| *w)?;
             if !self.admits(hash, weight, lightest) {
                 return None;
             }
-            start + p
+            w
         };
+        *self.buckets.get_mut(b)?.tags.get_mut(w)? = tag(hash);
+        let i = b * WAYS + w;
         *self.keys.get_mut(i)? = Some(key);
         if let Some(h) = self.hashes.get_mut(i) {
             *h = hash;
@@ -417,7 +455,7 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
 
     /// The accumulator of `key`, if tracked, to read.
     pub fn get(&self, key: K, hash: u64) -> Option<&V> {
-        let i = self.find(key, self.bucket_start(hash))?;
+        let i = self.find(key, hash)?;
         self.values.get(i)
     }
 
@@ -428,7 +466,7 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
         if self.partial {
             return self.partial_entry(key, hash);
         }
-        let i = self.find(key, self.bucket_start(hash))?;
+        let i = self.find(key, hash)?;
         self.slot(i)
     }
 
@@ -451,7 +489,7 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, Slot<'_, V>)> {
         self.keys
             .iter()
-            .zip(self.values.iter_mut().zip(self.weights.iter_mut()))
+            .zip(self.values.iter_mut().zip(weights_mut(&mut self.buckets)))
             .filter_map(|(k, (value, weight))| Some((k.as_ref()?, Slot { value, weight })))
     }
 
@@ -476,8 +514,8 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
         V: Merge,
     {
         let entries = other.keys.iter().zip(&other.values);
-        for ((key, value), (&weight, &hash)) in entries.zip(other.weights.iter().zip(&other.hashes))
-        {
+        let weights = other.buckets.iter().flat_map(|b| b.weights);
+        for ((key, value), (weight, &hash)) in entries.zip(weights.zip(&other.hashes)) {
             let Some(key) = *key else { continue };
             let slot = if weight == 0 {
                 self.get_mut(key, hash)
@@ -495,6 +533,9 @@ impl<K: Copy + Eq, V: Default + Weight + Reset> KeyTable<K, V> {
     /// Forgets every key (the slab stays allocated).
     pub fn clear(&mut self) {
         self.keys.fill(None);
+        for b in &mut self.buckets {
+            b.tags = [0; WAYS];
+        }
         self.tracked = 0;
     }
 }
@@ -582,6 +623,30 @@ mod tests {
             "the entry lightened through get_mut goes"
         );
         assert_eq!(t.take_evictions(), 2);
+    }
+
+    #[test]
+    fn keys_with_the_same_hash_are_told_apart_by_the_key() {
+        // Same hash, so the same bucket and the same tag: only the key tells them apart.
+        let mut t: KeyTable<u64, Count> = KeyTable::new(64);
+        let hash = 0xdead_beef_0000_0001;
+        t.entry(1, hash).unwrap().0 = 10;
+        t.entry(2, hash).unwrap().0 = 20;
+        assert_eq!(t.get(1, hash).map(|c| c.0), Some(10));
+        assert_eq!(t.get(2, hash).map(|c| c.0), Some(20));
+        assert!(t.get(3, hash).is_none());
+        assert!(
+            t.get(1, hash ^ 1 << 40).is_none(),
+            "another tag is another key"
+        );
+        assert_eq!(t.tracked(), 2);
+        t.clear();
+        assert!(t.get(1, hash).is_none() && t.iter().next().is_none());
+        t.entry(3, hash).unwrap().0 = 5;
+        assert_eq!(
+            t.iter().map(|(k, c)| (*k, c.0)).collect::<Vec<_>>(),
+            [(3, 5)]
+        );
     }
 
     /// An accumulator with the parts a rule's has: a counter, a heavy-hitter list and

@@ -3,8 +3,9 @@
 //! Owns [`RxRing`]: one packet socket bound to one interface, its ring of blocks shared
 //! with the kernel, and the walk over the frames of each block. The kernel fills a block
 //! with frames and retires it to user space when it is full or when the block timeout
-//! passes; [`RxRing::next_frame`] yields every frame of a retired block in order, then
-//! hands the block back to the kernel and goes on with the next one. There is no system
+//! passes; [`RxRing::advance`] moves to each frame of a retired block in order
+//! ([`RxRing::current`] reads it), then hands the block back to the kernel and goes on
+//! with the next one. There is no system
 //! call per frame: one `poll` at most per block, and none while blocks are waiting.
 //!
 //! Each frame carries the kernel's nanosecond timestamp, its captured bytes and its length

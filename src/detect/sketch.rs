@@ -256,7 +256,7 @@ pub trait Merge {
 /// A bounded map from a key to an accumulator, `WAYS`-way set-associative.
 ///
 /// Each bucket keeps a tag of each slot's key hash and each slot's weight together in one
-/// cache line ([`Bucket`]); keys and accumulators sit in two arrays beside it. A lookup
+/// cache line (a `Bucket`); keys and accumulators sit in two arrays beside it. A lookup
 /// reads the bucket's line and, only where a tag matches, that slot's key; an insertion
 /// into a full bucket finds the lightest slot in the same line. So a key the table does
 /// not hold costs one line, not the two or three of a bucket's keys (an address pair is

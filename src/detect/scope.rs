@@ -8,6 +8,8 @@
 //! the config is read) or which packets a rule is offered (`super::detector`, which skips
 //! the prefix test for scopes that need none).
 
+use std::net::IpAddr;
+
 use super::PacketView;
 use crate::cidr_map::CidrMap;
 
@@ -37,10 +39,16 @@ impl Scope {
     /// only those it protects, never the outside peer of a busy protected host.
     #[inline]
     pub(super) fn admits_dst(&self, p: &PacketView<'_>) -> bool {
+        self.admits_host(p.dst, p.placement.dst)
+    }
+
+    /// Whether the host `addr`, in protected network `network` (if any), is in the scope.
+    #[inline]
+    pub(super) fn admits_host(&self, addr: IpAddr, network: Option<u16>) -> bool {
         match self {
             Scope::All => true,
-            Scope::Protected => p.placement.dst.is_some(),
-            Scope::Group(_, nets) => nets.contains(p.dst),
+            Scope::Protected => network.is_some(),
+            Scope::Group(_, nets) => nets.contains(addr),
         }
     }
 

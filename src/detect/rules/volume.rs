@@ -102,17 +102,12 @@ impl Keying {
     /// The target `p`'s source would be as a destination: the side an answer comes from,
     /// whose count its flow's earlier packets went to.
     #[inline]
-    fn reply_target(&self, p: &PacketView<'_>) -> Option<(Target, u64)> {
-        let flipped = PacketView {
-            src: p.dst,
-            dst: p.src,
-            placement: Placement {
-                src: p.placement.dst,
-                dst: p.placement.src,
-            },
-            ..*p
+    fn reply_target(&self, p: &PacketView<'_>, h: &mut Hashes) -> Option<(Target, u64)> {
+        let placement = Placement {
+            src: p.placement.dst,
+            dst: p.placement.src,
         };
-        self.target(&flipped, &mut Hashes::default())
+        self.target_of(p.src, placement, || h.src(p))
     }
 
     /// Whether targets are single hosts.
@@ -124,20 +119,33 @@ impl Keying {
     /// destination is outside the scope, for a network key when neither end is protected.
     #[inline]
     pub(super) fn target(&self, p: &PacketView<'_>, h: &mut Hashes) -> Option<(Target, u64)> {
+        self.target_of(p.dst, p.placement, || h.dst(p))
+    }
+
+    /// The target of a packet to `dst`, whose ends are placed in `placement`, and its
+    /// hash; `dst_hash` gives the hash of `dst`, asked for only for a host key.
+    #[inline]
+    fn target_of(
+        &self,
+        dst: IpAddr,
+        placement: Placement,
+        dst_hash: impl FnOnce() -> u64,
+    ) -> Option<(Target, u64)> {
         match self {
-            Keying::Host(scope) => scope.admits_dst(p).then(|| (Target::Host(p.dst), h.dst(p))),
+            Keying::Host(scope) => scope
+                .admits_host(dst, placement.dst)
+                .then(|| (Target::Host(dst), dst_hash())),
             Keying::Prefix { v4, v6, scope } => {
-                if !scope.admits_dst(p) {
+                if !scope.admits_host(dst, placement.dst) {
                     return None;
                 }
-                let base = prefix_base(p.dst, *v4, *v6);
-                let target = Target::Prefix(base, p.placement.dst);
+                let base = prefix_base(dst, *v4, *v6);
+                let target = Target::Prefix(base, placement.dst);
                 Some((target, hash128(ip_bits(base))))
             }
-            Keying::Network => p
-                .placement
+            Keying::Network => placement
                 .dst
-                .or(p.placement.src)
+                .or(placement.src)
                 .map(|n| (Target::Network(n), mix64(u64::from(n)))),
             Keying::Group => Some((Target::Network(GROUP), mix64(u64::from(GROUP)))),
         }
@@ -293,11 +301,11 @@ impl Volume {
             if self.filter.protocol != VolumeProtocol::TcpSyn
                 && self.filter.admits_direction(reversed_direction(p))
             {
-                let target = self.keying.reply_target(p);
+                let target = self.keying.reply_target(p, h);
                 self.take_back(target, 1);
             }
         } else if is_crediting_reply(p) && self.filter.admits_direction(reversed_direction(p)) {
-            let target = self.keying.reply_target(p);
+            let target = self.keying.reply_target(p, h);
             self.take_back(target, f.packets_in_flow.saturating_sub(1));
         }
     }

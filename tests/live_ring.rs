@@ -266,6 +266,22 @@ fn a_stalled_worker_loses_frames_in_the_kernel_and_counts_them_without_hanging()
     daemon.stop();
 }
 
+/// Sends UDP from x to y until the daemon counts some, for up to 20 s: a bridge port
+/// forwards again only once it is back in the forwarding state. Panics, saying `when`,
+/// if nothing is counted.
+fn assert_counts_udp_again(topo: &Topology, daemon: &Daemon, when: &str) {
+    let counted = wait_for(20, || {
+        topo.send_udp("10.77.0.2", 1, 10);
+        let body = daemon.metrics();
+        (daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]) > 0).then_some(())
+    });
+    assert!(
+        counted.is_some(),
+        "nothing counted {when}: {}",
+        daemon.metrics()
+    );
+}
+
 #[test]
 fn capture_resumes_when_a_link_comes_back_up() {
     if !live_tests_enabled("the link flap test") {
@@ -287,17 +303,7 @@ fn capture_resumes_when_a_link_comes_back_up() {
         "up not seen: {}",
         daemon.metrics()
     );
-    // The bridge port forwards again once it is back in the forwarding state.
-    let counted = wait_for(20, || {
-        topo.send_udp("10.77.0.2", 1, 10);
-        let body = daemon.metrics();
-        (daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]) > 0).then_some(())
-    });
-    assert!(
-        counted.is_some(),
-        "nothing counted after the link came back: {}",
-        daemon.metrics()
-    );
+    assert_counts_udp_again(&topo, &daemon, "after the link came back");
     daemon.stop();
 }
 
@@ -331,16 +337,7 @@ fn a_deleted_and_recreated_interface_is_captured_again() {
         "recreation not seen: {}",
         daemon.metrics()
     );
-    let counted = wait_for(20, || {
-        topo.send_udp("10.77.0.2", 1, 10);
-        let body = daemon.metrics();
-        (daemon.sum(&body, "netwarden_packets_total", &["protocol=\"udp\""]) > 0).then_some(())
-    });
-    assert!(
-        counted.is_some(),
-        "nothing counted on the new interface: {}",
-        daemon.metrics()
-    );
+    assert_counts_udp_again(&topo, &daemon, "on the new interface");
     daemon.stop();
 }
 

@@ -5,8 +5,8 @@
 //! with frames and retires it to user space when it is full or when the block timeout
 //! passes; [`RxRing::advance`] moves to each frame of a retired block in order
 //! ([`RxRing::current`] reads it), then hands the block back to the kernel and goes on
-//! with the next one. There is no system
-//! call per frame: one `poll` at most per block, and none while blocks are waiting.
+//! with the next one. There is no system call per frame: one `poll` at most per block,
+//! and none while blocks are waiting.
 //!
 //! Each frame carries the kernel's nanosecond timestamp, its captured bytes and its length
 //! on the wire. A VLAN tag the kernel (or the NIC) stripped is put back in front of the

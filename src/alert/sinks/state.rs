@@ -251,7 +251,6 @@ impl StateFile {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
     use crate::alert::{AlertKind, Severity};
     use crate::vocabulary::RuleKind;
